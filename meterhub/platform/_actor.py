@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from meterhub.platform._bus import Bus
 
 M = TypeVar("M")
+_actor_log = logging.getLogger("meterhub.actor")
 
 
 class RestartType(enum.StrEnum):
@@ -94,7 +95,8 @@ class ActorContext(Generic[M]):
         self.ref = ref
         self.system = system
         self._start_background = start_background
-        self.logger = logging.getLogger(f"meterhub.actor.{ref.name}")
+        # one shared logger: the actor's name reaches every line through the log filter
+        self.logger = _actor_log
 
     @property
     def name(self) -> str:

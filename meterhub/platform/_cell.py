@@ -1,14 +1,22 @@
-"""The runtime side of one actor: its message loop, counters and stop sequence."""
+"""The runtime side of one actor: its message loop, counters and stop sequence.
+
+An idle actor holds no task. Its incarnation (the actor object, started by ``on_start``)
+stays alive, but the task that drained its mailbox ends once the mailbox is empty, and
+the next message wakes a new one in the supervisor's task group. That keeps an idle
+actor to a few objects instead of a task with a stack of suspended frames, which is
+what makes 100,000 actors cheap. An actor with background tasks (a transport reader, a
+timer) keeps its task for as long as it runs.
+"""
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
+import anyio.lowlevel
 
 from meterhub.platform._actor import Actor, ActorContext, ActorRef, ActorSpec, SystemHandle
 from meterhub.platform._errors import leaf_error
@@ -25,6 +33,7 @@ if TYPE_CHECKING:
 
 M = TypeVar("M")
 _log = logging.getLogger(__name__)
+STOP_HOOK_SECONDS = 5.0
 
 
 class Failure:
@@ -38,11 +47,46 @@ class Failure:
 
 
 class ActorCell(Generic[M]):
-    """Runs incarnations of one actor; its mailbox and counters outlive restarts."""
+    """Runs incarnations of one actor; its mailbox and counters outlive restarts.
 
+    Args:
+        spec: what to run.
+        system: handed to the actor's context.
+        parent: name of the supervising parent.
+        activate: called when a message arrives for a parked actor; the supervisor
+            answers by starting a task that calls ``run``.
+    """
+
+    __slots__ = (
+        "_activate",
+        "_background",
+        "_incarnations",
+        "_scopes",
+        "actor",
+        "failed",
+        "handling_seconds",
+        "last_failure",
+        "mailbox",
+        "name",
+        "parent",
+        "parked",
+        "processed",
+        "ref",
+        "restarts",
+        "spec",
+        "state",
+        "stop_requested",
+        "system",
+    )
     kind = "actor"
 
-    def __init__(self, spec: ActorSpec[M], system: SystemHandle, parent: str | None) -> None:
+    def __init__(
+        self,
+        spec: ActorSpec[M],
+        system: SystemHandle,
+        parent: str | None,
+        activate: Callable[[ActorCell[Any]], None],
+    ) -> None:
         self.spec = spec
         self.name = spec.name
         self.parent = parent
@@ -56,7 +100,12 @@ class ActorCell(Generic[M]):
         self.handling_seconds = 0.0
         self.last_failure: Failure | None = None
         self.stop_requested = False
-        self._background: list[anyio.CancelScope] = []
+        self.parked = False
+        self.actor: Actor[M] | None = None
+        self._activate = activate
+        self._incarnations = 0
+        self._background: list[Callable[[], Awaitable[None]]] = []
+        self._scopes: list[anyio.CancelScope] = []
 
     @property
     def restart(self) -> RestartType:
@@ -64,73 +113,104 @@ class ActorCell(Generic[M]):
         return self.spec.restart
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Run one incarnation until the mailbox is closed and drained.
+        """Start an incarnation if none is alive, then handle messages.
+
+        Returns when the actor parks (mailbox empty, nothing running in the
+        background) or when it stopped (mailbox closed and drained).
 
         Raises:
-            Exception: whatever the actor raised; the supervisor decides what follows.
+            Exception: whatever the actor raised; the incarnation has ended and the
+                supervisor decides what follows.
         """
         bind_actor(self.name)
-        actor = self.spec.factory()
-        self._background = []
-        self.state = ActorState.STARTING
+        self.parked = False
+        self.mailbox.wake = None
+        actor = self.actor
         try:
-            async with anyio.create_task_group() as tg:
-                actor.bind(ActorContext(self.ref, self.system, self._starter(tg)))
-                await actor.on_start()
-                if self.stop_requested:
-                    # stop arrived while starting: background tasks started in on_start
-                    # must not keep the incarnation alive
-                    self._cancel_background()
-                self.state = ActorState.RUNNING
-                task_status.started()
-                await self._loop(actor)
-                tg.cancel_scope.cancel()
+            if actor is None:
+                actor = await self._start_incarnation()
+            self.state = ActorState.STOPPING if self.stop_requested else ActorState.RUNNING
+            task_status.started()
+            if self._background:
+                await self._run_resident(actor)
+            elif await self._drain(actor):
+                return
         except BaseException as exc:
             if not isinstance(exc, anyio.get_cancelled_exc_class()):
                 self.last_failure = Failure(leaf_error(exc))
+            await self.reset()
             raise
-        finally:
-            with anyio.move_on_after(5, shield=True):
-                await actor.on_stop()
+        await self.reset()
 
-    def _starter(
-        self, tg: anyio.abc.TaskGroup
-    ) -> Callable[[Callable[[], Awaitable[None]], str], None]:
-        def start(func: Callable[[], Awaitable[None]], name: str) -> None:
-            scope = anyio.CancelScope()
-            self._background.append(scope)
+    async def _start_incarnation(self) -> Actor[M]:
+        if self._incarnations:
+            self.restarts += 1
+        self._incarnations += 1
+        self.state = ActorState.STARTING
+        self._background = []
+        actor = self.spec.factory()
+        self.actor = actor
+        actor.bind(ActorContext(self.ref, self.system, self._add_background))
+        await actor.on_start()
+        return actor
 
-            async def guarded() -> None:
-                with scope:
-                    await func()
+    def _add_background(self, func: Callable[[], Awaitable[None]], name: str) -> None:  # noqa: ARG002
+        self._background.append(func)
 
-            tg.start_soon(guarded, name=f"{self.name}:{name}")
+    async def _run_resident(self, actor: Actor[M]) -> None:
+        """Handle messages beside the background tasks until the mailbox is drained."""
+        async with anyio.create_task_group() as tg:
+            self._scopes = []
+            for func in self._background:
+                scope = anyio.CancelScope()
+                self._scopes.append(scope)
+                tg.start_soon(_in_scope, scope, func)
+            if self.stop_requested:
+                self._cancel_background()
+            mailbox, limit = self.mailbox, self.spec.batch_limit
+            while batch := await mailbox.get_batch(limit):
+                await self._process(actor, batch)
+            tg.cancel_scope.cancel()
 
-        return start
+    async def _drain(self, actor: Actor[M]) -> bool:
+        """Handle what is queued; True when the actor parked, False when it stopped."""
+        mailbox, limit = self.mailbox, self.spec.batch_limit
+        while True:
+            batch = mailbox.take_nowait(limit)
+            if batch:
+                await self._process(actor, batch)
+                # a handler that never awaits must still let the loop breathe
+                await anyio.lowlevel.checkpoint()
+                continue
+            if mailbox.closed:
+                return False
+            # one more look after letting upstream run: avoids parking between the
+            # messages of one burst
+            await anyio.lowlevel.checkpoint()
+            if len(mailbox) or mailbox.closed:
+                continue
+            self.parked = True
+            mailbox.wake = self._wake
+            return True
 
-    async def _loop(self, actor: Actor[M]) -> None:
-        mailbox = self.mailbox
-        limit = self.spec.batch_limit
+    def _wake(self) -> None:
+        self._activate(self)
+
+    async def _process(self, actor: Actor[M], batch: list[M]) -> None:
+        started = time.perf_counter()
         batch_handler: Callable[[list[M]], Awaitable[None]] | None = getattr(
             actor, "handle_batch", None
         )
-        handle = actor.handle
-        clock = time.perf_counter
-        while True:
-            batch = await mailbox.get_batch(limit)
-            if not batch:
-                return
-            started = clock()
-            if batch_handler is not None:
-                try:
-                    await batch_handler(batch)
-                except Exception:
-                    self.failed += len(batch)
-                    raise
-                self.processed += len(batch)
-            else:
-                await self._handle_each(handle, batch)
-            self.handling_seconds += clock() - started
+        if batch_handler is not None:
+            try:
+                await batch_handler(batch)
+            except Exception:
+                self.failed += len(batch)
+                raise
+            self.processed += len(batch)
+        else:
+            await self._handle_each(actor.handle, batch)
+        self.handling_seconds += time.perf_counter() - started
 
     async def _handle_each(self, handle: Callable[[M], Awaitable[None]], batch: list[M]) -> None:
         done = 0
@@ -147,8 +227,21 @@ class ActorCell(Generic[M]):
         finally:
             self.processed += done
 
-    def request_stop(self) -> None:
-        """Begin a graceful stop: end intake, then drain and exit the loop."""
+    async def reset(self) -> None:
+        """End the current incarnation, if any, running its stop hook."""
+        actor, self.actor = self.actor, None
+        self.parked = False
+        self.mailbox.wake = None
+        if actor is None:
+            return
+        with anyio.move_on_after(STOP_HOOK_SECONDS, shield=True):
+            try:
+                await actor.on_stop()
+            except Exception:  # noqa: BLE001 (a failing hook must not stop the others)
+                _log.exception("stop hook of %s failed", self.name)
+
+    def request_stop(self, deadline: float | None = None) -> None:  # noqa: ARG002
+        """Begin a graceful stop: end intake, then drain and end the incarnation."""
         if self.stop_requested:
             return
         self.stop_requested = True
@@ -156,8 +249,12 @@ class ActorCell(Generic[M]):
         self._cancel_background()
         self.mailbox.close()
 
+    def has_pending_work(self) -> bool:
+        """Whether messages are still queued (a stopping actor drains them first)."""
+        return len(self.mailbox) > 0
+
     def _cancel_background(self) -> None:
-        for scope in self._background:
+        for scope in self._scopes:
             scope.cancel()
 
     def status(self) -> list[ActorStatus]:
@@ -177,9 +274,7 @@ class ActorCell(Generic[M]):
                 failed=self.failed,
                 dropped=mailbox.dropped,
                 restarts=self.restarts,
-                handling_seconds=round(self.handling_seconds, 6)
-                if math.isfinite(self.handling_seconds)
-                else 0.0,
+                handling_seconds=round(self.handling_seconds, 6),
                 last_error=failure.text if failure else None,
                 last_error_at=failure.at if failure else None,
             )
@@ -188,3 +283,8 @@ class ActorCell(Generic[M]):
     def cells(self) -> list[Any]:
         """Every cell in this subtree (just this one)."""
         return [self]
+
+
+async def _in_scope(scope: anyio.CancelScope, func: Callable[[], Awaitable[None]]) -> None:
+    with scope:
+        await func()

@@ -92,6 +92,8 @@ def _leaf_type(info: msgspec.inspect.Type, path: list[str]) -> msgspec.inspect.T
 
 
 def _unwrap(info: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    if isinstance(info, msgspec.inspect.Metadata):
+        info = info.type
     if isinstance(info, msgspec.inspect.UnionType):
         for member in info.types:
             if not isinstance(member, msgspec.inspect.NoneType):
@@ -130,7 +132,7 @@ def _set_path(data: dict[str, Any], path: list[str], value: object) -> None:
 def _apply_env(
     data: dict[str, Any], type_: type[Any], environ: Mapping[str, str]
 ) -> dict[str, str]:
-    """Write overrides into ``data``; returns ``key path -> variable name`` for errors."""
+    """Write overrides into ``data``; returns ``key path -> where it came from``."""
     info = msgspec.inspect.type_info(type_)
     applied: dict[str, str] = {}
     for name in sorted(environ):
@@ -148,11 +150,19 @@ def _apply_env(
             except msgspec.DecodeError:
                 value = raw
         _set_path(data, path, value)
-        applied[".".join(path)] = name
+        applied[".".join(path)] = f"environment variable {name}"
     return applied
 
 
-def _explain(error: msgspec.ValidationError) -> tuple[str, str]:
+def _description(type_: type[Any], key: str) -> str | None:
+    info = _leaf_type(msgspec.inspect.type_info(type_), key.split(".")) if key else None
+    if isinstance(info, msgspec.inspect.Metadata) and info.extra_json_schema:
+        text = info.extra_json_schema.get("description")
+        return str(text) if text else None
+    return None
+
+
+def _explain(error: msgspec.ValidationError, type_: type[Any]) -> tuple[str, str]:
     match = _PATH_IN_ERROR.match(str(error))
     if match is None:  # pragma: no cover - the pattern matches any text
         return "", str(error)
@@ -163,6 +173,9 @@ def _explain(error: msgspec.ValidationError) -> tuple[str, str]:
     if unknown:
         key = f"{key}.{unknown.group(1)}".lstrip(".")
         reason = "unknown key (check the spelling; `meterhub config example` lists every key)"
+    elif "matching regex" in reason:
+        # the regex itself helps nobody: say what the value should look like
+        reason = f"expected {_description(type_, key) or 'a different format'}"
     return key, reason
 
 
@@ -172,8 +185,17 @@ def load_config(
     *,
     environ: Mapping[str, str] | None = None,
     defaults: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, tuple[str, object]] | None = None,
 ) -> T:
     """Load ``type_`` from a TOML file (or ``defaults``) and the environment.
+
+    Args:
+        type_: the settings tree.
+        path: the TOML file; None for ``defaults`` alone.
+        environ: the environment (``os.environ`` unless given).
+        defaults: the data used when there is no file.
+        overrides: ``dotted.key -> (source, value)`` applied last, e.g. command-line
+            flags (``{"api.listen": ("--listen", "0.0.0.0:80")}``).
 
     Raises:
         ConfigError: the file is unreadable or invalid, or an override does not fit.
@@ -190,7 +212,10 @@ def load_config(
             raise ConfigError(source, "", f"not valid TOML: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise ConfigError(source, "", "not UTF-8 text") from exc
-    overrides = _apply_env(data, type_, env)
+    sources = _apply_env(data, type_, env)
+    for key, (flag, value) in (overrides or {}).items():
+        _set_path(data, key.split("."), value)
+        sources[key] = flag
     base_dir = path.parent if path is not None else Path.cwd()
 
     def dec_hook(target: type[Any], obj: Any) -> Any:  # noqa: ANN401 (msgspec's hook shape)
@@ -201,9 +226,9 @@ def load_config(
     try:
         return msgspec.convert(data, type_, dec_hook=dec_hook)
     except msgspec.ValidationError as exc:
-        key, reason = _explain(exc)
-        variable = next((v for k, v in overrides.items() if key == k or key.startswith(k)), None)
-        where = f"environment variable {variable}" if variable else source
+        key, reason = _explain(exc, type_)
+        override = next((v for k, v in sources.items() if key == k or key.startswith(k)), None)
+        where = override or source
         raise ConfigError(where, key, reason) from exc
 
 

@@ -76,6 +76,6 @@ def leaf_error(exc: BaseException) -> BaseException:
     the error that actually happened, not the wrapper.
     """
     while isinstance(exc, BaseExceptionGroup):
-        real = [e for e in exc.exceptions if isinstance(e, Exception)]
-        exc = (real or list(exc.exceptions))[0]
+        inner: list[BaseException] = list(exc.exceptions)
+        exc = next((e for e in inner if isinstance(e, Exception)), inner[0])
     return exc

@@ -88,6 +88,10 @@ class Registry(SystemHandle, Protocol):
         """Release the cell's name."""
         ...
 
+    def notify_change(self) -> None:
+        """Tell watchers that a child's state changed."""
+        ...
+
 
 class Child(Protocol):
     """What a supervisor needs of a child, actor or supervisor alike."""
@@ -96,6 +100,7 @@ class Child(Protocol):
     state: ActorState
     restarts: int
     stop_requested: bool
+    parked: bool
     last_failure: Failure | None
 
     @property
@@ -113,6 +118,10 @@ class Child(Protocol):
 
     def has_pending_work(self) -> bool:
         """Whether a stopping child still holds accepted messages."""
+        ...
+
+    async def reset(self) -> None:
+        """End a parked incarnation (its stop hook runs); the next run starts afresh."""
         ...
 
     def status(self) -> list[ActorStatus]:
@@ -140,34 +149,6 @@ class _StartedOnce:
 class _ChildExitedError(Exception):
     """A permanent child of a one_for_all supervisor returned on its own."""
 
-
-def make_cell(spec: ActorSpec[Any] | SupervisorSpec, system: Registry, parent: str | None) -> Child:
-    """Build (and register) the runtime cell for a child spec."""
-    cell: Child
-    if isinstance(spec, SupervisorSpec):
-        cell = SupervisorCell(spec, system, parent)
-    else:
-        cell = _PlainActorCell(spec, system, parent)
-    system.register(cell)
-    return cell
-
-
-class _PlainActorCell(ActorCell[Any]):
-    """An actor cell that counts its own restarts and answers the Child protocol."""
-
-    _runs = 0
-
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        if self._runs:
-            self.restarts += 1
-        self._runs += 1
-        await super().run(task_status=task_status)
-
-    def request_stop(self, deadline: float | None = None) -> None:  # noqa: ARG002
-        super().request_stop()
-
-    def has_pending_work(self) -> bool:
-        return len(self.mailbox) > 0
 
 
 class SupervisorCell:
@@ -197,8 +178,29 @@ class SupervisorCell:
         self._done: dict[str, anyio.Event] = {}
         self._failures: dict[str, deque[float]] = {}
         self._rand: Callable[[], float] = random.random
+        self.parked = False  # a supervisor keeps its task while it runs
         for child_spec in spec.children:
-            self.children[child_spec.name] = make_cell(child_spec, system, self.name)
+            self._make_child(child_spec)
+
+    def _make_child(self, spec: ActorSpec[Any] | SupervisorSpec) -> Child:
+        cell: Child
+        if isinstance(spec, SupervisorSpec):
+            cell = SupervisorCell(spec, self.system, self.name)
+        else:
+            cell = ActorCell(spec, self.system, self.name, self._activate)
+        self.system.register(cell)
+        self.children[cell.name] = cell
+        return cell
+
+    def _activate(self, cell: ActorCell[Any]) -> None:
+        """A parked child got a message: give it a task again."""
+        tg = self._tg
+        if tg is None:  # between incarnations: the next one starts every child
+            return
+        if self.spec.strategy is Strategy.ONE_FOR_ALL:
+            tg.start_soon(self._run_member, cell, name=cell.name)
+        else:
+            tg.start_soon(self._supervise, cell, name=cell.name)
 
     @property
     def restart(self) -> RestartType:
@@ -222,22 +224,30 @@ class SupervisorCell:
         self.state = ActorState.STOPPED
 
     async def _run_one_for_one(self, task_status: TaskStatus[None]) -> None:
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            try:
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
                 for child in list(self.children.values()):
                     await tg.start(self._supervise, child)
                 self.state = ActorState.RUNNING
                 task_status.started()
                 await self._stop_event.wait()
                 await self._stop_children()
-            finally:
-                self._tg = None
+        except BaseException:
+            # this incarnation dies with its children: parked ones hold no task that
+            # the cancellation could reach, so end them here
+            with anyio.CancelScope(shield=True):
+                for child in self.children.values():
+                    await child.reset()
+            raise
+        finally:
+            self._tg = None
 
     async def _run_one_for_all(self, started: _StartedOnce) -> None:
         while True:
             try:
                 async with anyio.create_task_group() as tg:
+                    self._tg = tg
                     for child in list(self.children.values()):
                         await tg.start(self._run_member, child)
                     self.state = ActorState.RUNNING
@@ -245,7 +255,10 @@ class SupervisorCell:
                     await self._stop_event.wait()
                     await self._stop_children()
             except Exception as exc:  # noqa: BLE001 (a member crashed: restart them all)
+                self._tg = None
                 started.started()
+                for child in self.children.values():
+                    await child.reset()
                 if self.stop_requested:
                     return
                 cause = leaf_error(exc)
@@ -254,18 +267,26 @@ class SupervisorCell:
                 if not await self._after_crash("*", cause):
                     return
             else:
+                self._tg = None
                 return
 
-    async def _run_member(self, child: Child, *, task_status: TaskStatus[None]) -> None:
+    async def _run_member(
+        self, child: Child, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         done = self._done[child.name] = anyio.Event()
         try:
             await child.run(task_status=task_status)
+            if child.parked:
+                return
             if child.restart is RestartType.PERMANENT and not child.stop_requested:
                 raise _ChildExitedError(f"{child.name} returned")
         finally:
+            del self._done[child.name]
             done.set()
 
-    async def _supervise(self, child: Child, *, task_status: TaskStatus[None]) -> None:
+    async def _supervise(
+        self, child: Child, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         started = _StartedOnce(task_status)
         scope = self._scopes[child.name] = anyio.CancelScope()
         done = self._done[child.name] = anyio.Event()
@@ -275,9 +296,12 @@ class SupervisorCell:
                     pass
         finally:
             started.started()
-            if child.state is not ActorState.FAILED:
-                child.state = ActorState.STOPPED
+            del self._scopes[child.name], self._done[child.name]
             done.set()
+            if not child.parked:
+                if child.state is not ActorState.FAILED:
+                    child.state = ActorState.STOPPED
+                self.system.notify_change()
 
     async def _run_child_once(self, child: Child, started: _StartedOnce) -> bool:
         """Run one incarnation; True when the child should be started again."""
@@ -285,6 +309,7 @@ class SupervisorCell:
             await child.run(task_status=started)
         except Exception as exc:  # noqa: BLE001 (supervision catches every crash)
             started.started()
+            self.system.notify_change()
             cause = leaf_error(exc)
             _log.error(
                 "%s crashed: %s: %s", child.name, type(cause).__name__, cause,
@@ -297,7 +322,7 @@ class SupervisorCell:
                 return False
             return await self._after_crash(child.name, cause, child)
         started.started()
-        if child.stop_requested or child.restart is not RestartType.PERMANENT:
+        if child.parked or child.stop_requested or child.restart is not RestartType.PERMANENT:
             return False
         _log.warning("%s returned on its own, restarting", child.name)
         return await self._after_crash(child.name, _ChildExitedError("returned"), child)
@@ -322,6 +347,7 @@ class SupervisorCell:
             self.failed_components[failed] = str(error)
             for cell in child.cells() if child is not None else []:
                 cell.state = ActorState.FAILED
+            self.system.notify_change()
             return False
         delay = policy.backoff(len(window), self._rand())
         if child is not None:
@@ -340,8 +366,7 @@ class SupervisorCell:
         """
         if self.spec.strategy is Strategy.ONE_FOR_ALL and self._runs:
             raise ValueError(f"{self.name} is one_for_all: add children to its spec")
-        cell = make_cell(spec, self.system, self.name)
-        self.children[cell.name] = cell
+        cell = self._make_child(spec)
         if self._tg is not None:
             await self._tg.start(self._supervise, cell)
         return cell
@@ -367,6 +392,9 @@ class SupervisorCell:
         """A supervisor holds no messages itself."""
         return False
 
+    async def reset(self) -> None:
+        """Nothing to end: a supervisor never parks."""
+
     async def _stop_children(self) -> None:
         deadline = self._deadline if self._deadline is not None else time.monotonic() + 10.0
         for child in reversed(list(self.children.values())):
@@ -375,7 +403,10 @@ class SupervisorCell:
 
     async def _await_child(self, child: Child, deadline: float) -> None:
         done = self._done.get(child.name)
-        if done is None:
+        if done is None:  # parked or never started: nothing runs, only the hook is left
+            await child.reset()
+            if child.state is not ActorState.FAILED:
+                child.state = ActorState.STOPPED
             return
         with anyio.move_on_at(deadline):
             await done.wait()

@@ -53,6 +53,7 @@ class ActorSystem:
         )
         self._state = "created"
         self._stack: contextlib.AsyncExitStack | None = None
+        self._changed: anyio.Event | None = None
 
     # -- registry (used by supervisors) -------------------------------------------------
 
@@ -73,6 +74,18 @@ class ActorSystem:
         mailbox = getattr(cell, "mailbox", None)
         if mailbox is not None:
             self.bus.unsubscribe_all(mailbox)
+
+    def notify_change(self) -> None:
+        """Wake everyone waiting in ``wait_for_change`` (a child crashed, restarted...)."""
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
+
+    async def wait_for_change(self) -> None:
+        """Wait until a supervisor reports a crash, restart, stop or failure."""
+        if self._changed is None:
+            self._changed = anyio.Event()
+        await self._changed.wait()
 
     # -- life cycle ---------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""The Litestar app: routes, live feed, auth (built by a later issue)."""

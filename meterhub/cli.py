@@ -1,0 +1,118 @@
+"""The ``meterhub`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import msgspec
+
+from meterhub import __version__
+from meterhub.platform import ConfigError, configure_logging, to_display
+from meterhub.settings import EXAMPLE_PATH, Settings, load_settings
+from meterhub.site import Site
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+_log = logging.getLogger("meterhub.cli")
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="meterhub", description="Read every smart meter at a site and serve its data."
+    )
+    parser.add_argument("--version", action="version", version=f"meterhub {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the site (the demo site without -c)")
+    run.add_argument("-c", "--config", type=Path, help="TOML configuration file")
+    run.add_argument("--data-dir", help="folder for the journal and the store")
+    run.add_argument("--listen", metavar="HOST:PORT", help="address of the HTTP API")
+    run.set_defaults(func=_cmd_run)
+
+    config = commands.add_parser("config", help="check or write configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    check = config_commands.add_parser("check", help="validate a file and show the result")
+    check.add_argument("file", type=Path)
+    check.set_defaults(func=_cmd_config_check)
+    example = config_commands.add_parser("example", help="print a commented example config")
+    example.set_defaults(func=_cmd_config_example)
+    return parser
+
+
+def _flag_overrides(args: argparse.Namespace) -> dict[str, tuple[str, object]]:
+    overrides: dict[str, tuple[str, object]] = {}
+    if args.data_dir is not None:
+        overrides["data_dir"] = ("--data-dir", args.data_dir)
+    if args.listen is not None:
+        overrides["api.listen"] = ("--listen", args.listen)
+    return overrides
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, _flag_overrides(args))
+    configure_logging(settings.logging.level, settings.logging.format)
+    source = str(args.config) if args.config else "the built-in demo configuration"
+    _log.info("starting meterhub %s with %s", __version__, source)
+    anyio.run(_serve, settings)
+    _log.info("stopped cleanly")
+    return 0
+
+
+async def _serve(settings: Settings) -> None:
+    """Run the site until SIGINT or SIGTERM; a second signal cuts the drain short."""
+    stop = anyio.Event()
+    with anyio.CancelScope() as everything:
+
+        async def watch_signals() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    if stop.is_set():
+                        _log.warning("second signal: stopping without draining")
+                        everything.cancel()
+                        return
+                    _log.info("received %s, stopping", signal.Signals(signum).name)
+                    stop.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch_signals)
+            async with Site(settings):
+                await stop.wait()
+            tg.cancel_scope.cancel()
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    settings = load_settings(args.file)
+    print(f"{args.file}: OK")
+    print("Effective settings (defaults filled in, environment applied, secrets hidden):")
+    print(msgspec.json.format(msgspec.json.encode(to_display(settings)), indent=2).decode())
+    return 0
+
+
+def _cmd_config_example(_args: argparse.Namespace) -> int:
+    print(EXAMPLE_PATH.read_text(encoding="utf-8"), end="")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``meterhub`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"meterhub: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:  # a signal before the site installed its own handlers
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
