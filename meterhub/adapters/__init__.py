@@ -1,0 +1,1 @@
+"""The edges: codecs, transports, stores and the journal. Plain classes, no actors."""
