@@ -100,7 +100,7 @@ def test_bad_environment_override_names_the_variable(tmp_path: Path) -> None:
 def test_command_line_overrides_name_the_flag() -> None:
     settings = load_settings(None, {"api.listen": ("--listen", "0.0.0.0:8081")})
     assert settings.api.port == 8081
-    with pytest.raises(ConfigError, match="--listen: api.listen"):
+    with pytest.raises(ConfigError, match=r"--listen: api\.listen"):
         load_settings(None, {"api.listen": ("--listen", "nowhere")})
 
 

@@ -5,6 +5,7 @@ import logging
 import time
 
 import anyio
+import anyio.lowlevel
 import msgspec
 import pytest
 
@@ -45,7 +46,7 @@ class Stage(Actor[int]):
     """A slow middle stage that forwards to the sink."""
 
     async def handle(self, message: int) -> None:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         await self.context.system.lookup("sink").send(message)
 
 
