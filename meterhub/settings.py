@@ -6,12 +6,14 @@ a test keeps the two in step.
 
 from __future__ import annotations
 
+import tomllib
+import zoneinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
-from meterhub.platform import ConfigError, RestartPolicy, load_config
+from meterhub.platform import ConfigError, RestartPolicy, Secret, load_config
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -20,7 +22,9 @@ PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 _PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 _LISTEN = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):" + _PORT + "$"
 _NAME = r"^[A-Za-z0-9_.-]+$"
+_NAME_TEXT = "letters, digits, '.', '_' and '-'"
 EXAMPLE_PATH = Path(__file__).with_name("settings_example.toml")
+DEMO_PATH = Path(__file__).with_name("settings_demo.toml")
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -32,7 +36,7 @@ class SiteSettings(_Section, frozen=True):
 
     name: Annotated[
         str,
-        msgspec.Meta(max_length=64, pattern=_NAME, description="letters, digits, '.', '_', '-'"),
+        msgspec.Meta(max_length=64, pattern=_NAME, description=_NAME_TEXT),
     ] = "demo"
 
 
@@ -95,6 +99,60 @@ class DemoSettings(_Section, frozen=True):
     heartbeat_interval: PositiveSeconds = 5.0
 
 
+class SimulatorSettings(_Section, frozen=True):
+    """A simulated meter (``transport = "simulator"``)."""
+
+    kind: Literal["kaifa_flat", "kaifa_nested", "dsmr5"] = "kaifa_flat"
+    interval: PositiveSeconds = 5.0
+    pv: bool = False
+    seed: int = 0
+
+
+class MeterConfig(_Section, frozen=True):
+    """One meter: where its bytes come from and how to decode them."""
+
+    id: Annotated[str, msgspec.Meta(max_length=64, pattern=_NAME, description=_NAME_TEXT)]
+    name: str = ""
+    format: Literal["auto", "mbus", "dsmr", "hdlc"] = "auto"
+    transport: Literal["serial", "simulator"] = "serial"
+    port: str | None = None
+    baudrate: Annotated[int, msgspec.Meta(ge=300, le=4_000_000)] | None = None
+    parity: Literal["N", "E", "O"] | None = None
+    key: Secret | None = None
+    auth_key: Secret | None = None
+    ek_only: bool = False
+    timezone: str = "Europe/Vienna"
+    stale_after: PositiveSeconds = 30.0
+    offline_after: PositiveSeconds = 120.0
+    simulator: SimulatorSettings = SimulatorSettings()
+
+    def check(self, source: str, index: int) -> None:
+        """Rules between this meter's keys.
+
+        Raises:
+            ConfigError: a rule is broken.
+        """
+        where = f"meters.{index}"
+        if self.transport == "serial" and not self.port:
+            raise ConfigError(source, f"{where}.port", "a serial meter needs a port")
+        for field in ("key", "auth_key"):
+            secret: Secret | None = getattr(self, field)
+            if secret is not None and not _is_aes_key(secret.reveal()):
+                # never echo the value: it is a secret
+                raise ConfigError(source, f"{where}.{field}", "expected 32 hexadecimal digits")
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(source, f"{where}.timezone", f"unknown time zone {exc}") from exc
+
+
+def _is_aes_key(text: str) -> bool:
+    try:
+        return len(bytes.fromhex(text)) == 16  # noqa: PLR2004 (AES-128)
+    except ValueError:
+        return False
+
+
 class Settings(_Section, frozen=True):
     """Everything a site is configured with."""
 
@@ -104,6 +162,8 @@ class Settings(_Section, frozen=True):
     runtime: RuntimeSettings = RuntimeSettings()
     logging: LoggingSettings = LoggingSettings()
     demo: DemoSettings = DemoSettings()
+    meters: list[MeterConfig] = msgspec.field(default_factory=list)
+    profiles: list[str] = msgspec.field(default_factory=list)
 
     def check(self, source: str) -> None:
         """Rules that span keys or that a type cannot say.
@@ -116,6 +176,12 @@ class Settings(_Section, frozen=True):
             raise ConfigError(
                 source, "runtime.restart.backoff_initial", "must not exceed backoff_max"
             )
+        seen: set[str] = set()
+        for index, meter in enumerate(self.meters):
+            if meter.id in seen:
+                raise ConfigError(source, f"meters.{index}.id", f"duplicate meter id {meter.id!r}")
+            seen.add(meter.id)
+            meter.check(source, index)
 
 
 def load_settings(
@@ -130,6 +196,7 @@ def load_settings(
     Raises:
         ConfigError: the file, an environment override or a flag is invalid.
     """
-    settings = load_config(Settings, path, overrides=overrides)
+    defaults = None if path is not None else tomllib.loads(DEMO_PATH.read_text(encoding="utf-8"))
+    settings = load_config(Settings, path, overrides=overrides, defaults=defaults)
     settings.check(str(path) if path is not None else "built-in configuration")
     return settings

@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
-from meterhub.actors import HeartbeatActor
+from meterhub._meters import load_profiles, meter_spec
+from meterhub.actors import HeartbeatActor, ReadingLogger
 from meterhub.platform import (
     ActorMetrics,
     ActorSpec,
@@ -70,6 +71,12 @@ class Site:
             self.telemetry.shutdown()
 
     async def _spawn_components(self) -> None:
+        # sinks first, intake last: shutdown runs in reverse, so the meters stop first
+        # and everything they produced drains through the rest
+        await self.system.spawn(ActorSpec("reading-log", ReadingLogger, mailbox_capacity=1024))
+        profiles = load_profiles(self.settings)
+        for meter in self.settings.meters:
+            await self.system.spawn(meter_spec(meter, profiles))
         interval = self.settings.demo.heartbeat_interval
         await self.system.spawn(
             ActorSpec(

@@ -23,6 +23,7 @@ from meterhub.platform._errors import (
 )
 from meterhub.platform._logging import bind_actor, configure_logging, current_actor
 from meterhub.platform._mailbox import Mailbox, MailboxPolicy
+from meterhub.platform._reply import Reply, ask
 from meterhub.platform._status import ActorState, ActorStatus, Readiness
 from meterhub.platform._supervisor import RestartPolicy, Strategy, SupervisorSpec
 from meterhub.platform._system import ActorSystem
@@ -49,6 +50,7 @@ __all__ = [
     "MailboxPolicy",
     "MeterhubError",
     "Readiness",
+    "Reply",
     "RestartPolicy",
     "RestartType",
     "Secret",
@@ -56,6 +58,7 @@ __all__ = [
     "Subscription",
     "SupervisorSpec",
     "Telemetry",
+    "ask",
     "bind_actor",
     "configure_logging",
     "current_actor",

@@ -28,7 +28,18 @@ def test_example_documents_every_key_with_its_default() -> None:
         return out
 
     documented = keys(tomllib.loads(EXAMPLE_PATH.read_text()))
-    assert documented == keys(msgspec.to_builtins(Settings()))
+    assert documented == keys(msgspec.to_builtins(Settings())) - {"meters"}
+
+
+def test_example_meters_block_is_valid_once_uncommented() -> None:
+    text = EXAMPLE_PATH.read_text()
+    block = text.split("# --- example meters ---\n")[1].split("# --- end of example meters")[0]
+    uncommented = "\n".join(line.removeprefix("# ").removeprefix("#") for line in block.splitlines())
+    settings = load_config(Settings, None, defaults=tomllib.loads(uncommented),
+                           environ={"KAIFA_1_KEY": "00112233445566778899AABBCCDDEEFF"})
+    settings.check("example")
+    assert [m.id for m in settings.meters] == ["kaifa-1", "sim-1"]
+    assert settings.meters[1].simulator.pv
 
 
 @pytest.mark.parametrize(

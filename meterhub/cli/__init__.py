@@ -13,9 +13,9 @@ import anyio
 import msgspec
 
 from meterhub import __version__
+from meterhub.cli import _decode, _simulate
 from meterhub.platform import ConfigError, configure_logging, to_display
 from meterhub.settings import EXAMPLE_PATH, Settings, load_settings
-from meterhub.site import Site
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_config_check)
     example = config_commands.add_parser("example", help="print a commented example config")
     example.set_defaults(func=_cmd_config_example)
+    _decode.add_parser(commands)
+    _simulate.add_parser(commands)
     return parser
 
 
@@ -68,6 +70,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 async def _serve(settings: Settings) -> None:
     """Run the site until SIGINT or SIGTERM; a second signal cuts the drain short."""
+    # imported here: the site pulls in every adapter, which `decode` does not need
+    from meterhub.site import Site  # noqa: PLC0415
     stop = anyio.Event()
     with anyio.CancelScope() as everything:
 
@@ -114,5 +118,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Builds meter actors from ``[[meters]]`` configuration (part of the composition root)."""
+
+from __future__ import annotations
+
+import zlib
+import zoneinfo
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from meterhub.actors import MeterActor, MeterMessage, MeterSetup
+from meterhub.adapters.codecs import (
+    Format,
+    FormatOrAuto,
+    MeterDecoder,
+    ProfileRegistry,
+    default_registry,
+)
+from meterhub.adapters.simulator import SimulatedMeter
+from meterhub.adapters.transports import (
+    MBUS_SERIAL,
+    P1_SERIAL,
+    SerialSettings,
+    SerialTransport,
+    SimulatedTransport,
+    Transport,
+)
+from meterhub.platform import ActorSpec, ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from meterhub.settings import MeterConfig, Settings
+
+
+def meter_actor_name(meter_id: str) -> str:
+    """The actor that reads ``meter_id``."""
+    return f"meter:{meter_id}"
+
+
+def load_profiles(settings: Settings) -> ProfileRegistry:
+    """The shipped profiles plus the user's profile files.
+
+    Raises:
+        ConfigError: a profile file is unreadable or invalid.
+    """
+    registry = default_registry()
+    for index, path in enumerate(settings.profiles):
+        try:
+            registry.add(path)
+        except (OSError, ValueError) as exc:
+            raise ConfigError("profiles", f"profiles.{index}", f"{path}: {exc}") from exc
+    return registry
+
+
+def _hex(secret: object | None) -> bytes | None:
+    reveal = getattr(secret, "reveal", None)
+    return bytes.fromhex(reveal()) if reveal is not None else None
+
+
+def _simulated(cfg: MeterConfig, key: bytes | None) -> tuple[Format, Callable[[], Transport]]:
+    sim = cfg.simulator
+    number = f"{zlib.crc32(cfg.id.encode()) % 10**12:012d}"
+    meter = SimulatedMeter(
+        sim.kind, number, key, seed=sim.seed, pv=sim.pv, start=datetime.now(UTC)
+    )
+    fmt: Format = "dsmr" if sim.kind == "dsmr5" else "mbus"
+    # spread meters over their interval as real ones are
+    offset = (zlib.crc32(cfg.id.encode()) % 1000) / 1000 * sim.interval
+    return fmt, lambda: SimulatedTransport(meter, sim.interval, offset)
+
+
+def _serial(cfg: MeterConfig, fmt: str) -> Callable[[], Transport]:
+    base = MBUS_SERIAL if fmt == "mbus" else P1_SERIAL
+    line = SerialSettings(
+        baudrate=cfg.baudrate or base.baudrate,
+        bytesize=base.bytesize,
+        parity=cfg.parity or base.parity,
+        stopbits=base.stopbits,
+    )
+    port = cfg.port or ""
+    return lambda: SerialTransport(port, line)
+
+
+def meter_spec(cfg: MeterConfig, profiles: ProfileRegistry) -> ActorSpec[MeterMessage]:
+    """The actor spec that reads one configured meter."""
+    key, auth_key = _hex(cfg.key), _hex(cfg.auth_key)
+    fmt: FormatOrAuto = cfg.format
+    if cfg.transport == "simulator":
+        detected, open_transport = _simulated(cfg, key)
+        fmt = detected if fmt == "auto" else fmt
+        transport_name = "simulator"
+    else:
+        open_transport = _serial(cfg, fmt)
+        transport_name = "serial"
+    setup = MeterSetup(
+        meter_id=cfg.id,
+        open_transport=open_transport,
+        make_decoder=lambda: MeterDecoder(fmt, key, auth_key, profiles, ek_only=cfg.ek_only),
+        timezone=zoneinfo.ZoneInfo(cfg.timezone),
+        stale_after=cfg.stale_after,
+        offline_after=cfg.offline_after,
+        transport_name=transport_name,
+    )
+    return ActorSpec(meter_actor_name(cfg.id), lambda: MeterActor(setup), mailbox_capacity=256)

@@ -1,0 +1,287 @@
+"""One actor per meter: owns its transport, frames, decodes, de-duplicates, reports."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING
+
+import anyio
+import msgspec
+
+from meterhub.actors._meter_status import MeterState, MeterStatus
+from meterhub.adapters.codecs import DecodeError, MeterDecoder, Telegram
+from meterhub.adapters.transports import Transport, TransportError
+from meterhub.model import RawFrame, Reading
+from meterhub.platform import Actor, Reply, RestartPolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+_KEY_REASONS = frozenset({"wrong_key", "auth_tag"})
+RECONNECT = RestartPolicy(backoff_initial=0.5, backoff_max=30.0)
+
+
+def raw_topic(meter_id: str) -> str:
+    """Bus topic of a meter's raw frames."""
+    return f"raw/{meter_id}"
+
+
+def reading_topic(meter_id: str) -> str:
+    """Bus topic of a meter's readings."""
+    return f"readings/{meter_id}"
+
+
+def status_topic(meter_id: str) -> str:
+    """Bus topic of a meter's status changes."""
+    return f"status/{meter_id}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MeterSetup:
+    """Everything a meter actor needs, built by the site from the configuration.
+
+    Attributes:
+        meter_id: the configured id, unique in the site.
+        open_transport: makes a fresh (unopened) transport for every connection.
+        make_decoder: makes the framing and decoding state (keys and profiles inside)
+            for each incarnation of the actor.
+        timezone: the meter's local zone, for timestamps that carry no UTC offset.
+        stale_after: seconds without a reading before the meter is ``stale``.
+        offline_after: seconds without any bytes before the meter is ``offline``.
+        transport_name: recorded with every raw frame (``serial``, ``simulator``).
+        reconnect: backoff between attempts to reopen a broken transport.
+    """
+
+    meter_id: str
+    open_transport: Callable[[], Transport]
+    make_decoder: Callable[[], MeterDecoder]
+    timezone: tzinfo
+    stale_after: float = 30.0
+    offline_after: float = 120.0
+    transport_name: str = "serial"
+    reconnect: RestartPolicy = RECONNECT
+
+
+class Chunk(msgspec.Struct, frozen=True):
+    """Bytes as the transport delivered them."""
+
+    data: bytes
+    received_at: datetime
+
+
+class LinkDown(msgspec.Struct, frozen=True):
+    """The transport broke or could not be opened."""
+
+    reason: str
+
+
+class LinkUp(msgspec.Struct, frozen=True):
+    """The transport is open (again)."""
+
+
+class Tick(msgspec.Struct, frozen=True):
+    """Time to re-check ``stale`` and ``offline``."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StatusQuery:
+    """Asks for the meter's ``MeterStatus`` (use ``platform.ask``)."""
+
+    reply: Reply[MeterStatus]
+
+
+MeterMessage = Chunk | LinkDown | LinkUp | Tick | StatusQuery
+
+
+class MeterActor(Actor[MeterMessage]):
+    """Reads one meter and publishes its raw frames, readings and status on the bus.
+
+    A background reader owns the transport and reopens it with backoff when it breaks
+    (a USB adapter unplugged); everything it learns reaches the actor as a message, so
+    the state below has one writer.
+    """
+
+    def __init__(self, setup: MeterSetup) -> None:
+        self.setup = setup
+        self._decoder = setup.make_decoder()
+        self._state = MeterState.STARTING
+        self._since = datetime.now(UTC)
+        self._last_reading_at: datetime | None = None
+        self._last_reading_mono = time.monotonic()
+        self._last_bytes_mono = time.monotonic()
+        self._readings = 0
+        self._duplicates = 0
+        self._errors: dict[str, int] = {}
+        self._last_error: str | None = None
+        self._transport_failures = 0
+        self._last_counter: tuple[str | None, int] | None = None
+        self._last_ts: datetime | None = None
+
+    async def on_start(self) -> None:
+        """Start reading and the health timer."""
+        self.context.start_background(self._read_forever, "reader")
+        self.context.start_background(self._tick_forever, "ticker")
+
+    async def _read_forever(self) -> None:
+        ref, setup = self.context.ref, self.setup
+        attempt = 0
+        while True:
+            try:
+                async with setup.open_transport() as transport:
+                    attempt = 0
+                    await ref.send(LinkUp())
+                    while True:
+                        data = await transport.read()
+                        await ref.send(Chunk(data, datetime.now(UTC)))
+            except TransportError as exc:
+                attempt += 1
+                await ref.send(LinkDown(str(exc)))
+                await anyio.sleep(setup.reconnect.backoff(attempt, random.random()))  # noqa: S311
+
+    async def _tick_forever(self) -> None:
+        period = min(self.setup.stale_after, self.setup.offline_after) / 4
+        while True:
+            await anyio.sleep(period)
+            await self.context.ref.send(Tick())
+
+    async def handle(self, message: MeterMessage) -> None:
+        """Apply one event from the reader or the timer."""
+        if isinstance(message, Chunk):
+            self._last_bytes_mono = time.monotonic()
+            for item in self._decoder.frame(message.data):
+                await self._on_payload(item, message.received_at)
+        elif isinstance(message, Tick):
+            await self._on_tick()
+        elif isinstance(message, StatusQuery):
+            message.reply.send(self.status())
+        elif isinstance(message, LinkDown):
+            self._transport_failures += 1
+            # a torn telegram must not join the next one; count it like any rejection
+            for error in self._decoder.reset_framing():
+                self._errors[error.reason] = self._errors.get(error.reason, 0) + 1
+            await self._set_state(MeterState.OFFLINE, message.reason)
+        elif self._state in (MeterState.STARTING, MeterState.OFFLINE):  # LinkUp
+            self._last_bytes_mono = time.monotonic()
+            await self._set_state(MeterState.STALE, "transport open, waiting for telegrams")
+
+    async def _on_payload(self, item: bytes | DecodeError, received_at: datetime) -> None:
+        if isinstance(item, DecodeError):
+            await self._reject(item)
+            return
+        meter_id, bus = self.setup.meter_id, self.context.bus
+        # the raw frame goes out before decoding: the journal must hold it even when
+        # this meterhub cannot decode it yet (wrong key, unknown profile)
+        await bus.publish(raw_topic(meter_id), RawFrame(
+            meter_id=meter_id, transport=self.setup.transport_name, received_at=received_at,
+            payload=item,
+        ))  # fmt: skip
+        try:
+            telegram = self._decoder.decode_payload(item)
+        except DecodeError as exc:
+            await self._reject(exc)
+            return
+        if self._is_duplicate(telegram):
+            self._duplicates += 1
+            return
+        reading = to_reading(meter_id, telegram, received_at, self.setup.timezone)
+        self._readings += 1
+        self._last_reading_at = received_at
+        self._last_reading_mono = time.monotonic()
+        await self._set_state(MeterState.ONLINE, None)
+        await bus.publish(reading_topic(meter_id), reading)
+
+    def _is_duplicate(self, telegram: Telegram) -> bool:
+        if telegram.frame_counter is not None:
+            counter = (telegram.system_title, telegram.frame_counter)
+            if counter == self._last_counter:
+                return True
+            self._last_counter = counter
+        if telegram.timestamp is not None:
+            if telegram.timestamp == self._last_ts:
+                return True
+            self._last_ts = telegram.timestamp
+        return False
+
+    async def _reject(self, error: DecodeError) -> None:
+        self._errors[error.reason] = self._errors.get(error.reason, 0) + 1
+        self._last_error = str(error)
+        if error.reason in _KEY_REASONS:
+            await self._set_state(MeterState.AUTH_FAILED, str(error))
+        elif self._state is not MeterState.AUTH_FAILED:
+            await self._set_state(MeterState.ERRORS, str(error))
+
+    async def _on_tick(self) -> None:
+        now = time.monotonic()
+        if self._state is MeterState.OFFLINE:
+            return
+        if now - self._last_bytes_mono > self.setup.offline_after:
+            await self._set_state(MeterState.OFFLINE, "no bytes from the meter")
+        elif self._state is MeterState.ONLINE and (
+            now - self._last_reading_mono > self.setup.stale_after
+        ):
+            await self._set_state(MeterState.STALE, "no reading")
+
+    async def _set_state(self, state: MeterState, reason: str | None) -> None:
+        if state is self._state:
+            return
+        previous, self._state = self._state, state
+        self._since = datetime.now(UTC)
+        log = self.context.logger
+        fields = {"meter": self.setup.meter_id, "state": state.value, "was": previous.value}
+        if state is MeterState.AUTH_FAILED:
+            # once per transition, not per telegram: a wrong key must not flood the log
+            log.error("meter %s: telegrams do not decrypt, check its key (%s)",
+                      self.setup.meter_id, reason, extra=fields)  # fmt: skip
+        elif state in (MeterState.OFFLINE, MeterState.ERRORS) or previous is MeterState.ONLINE:
+            log.warning("meter %s is %s: %s", self.setup.meter_id, state.value, reason,
+                        extra=fields)  # fmt: skip
+        else:
+            log.info("meter %s is %s: %s", self.setup.meter_id, state.value,
+                     reason or "reading", extra=fields)  # fmt: skip
+        await self.context.bus.publish(status_topic(self.setup.meter_id), self.status())
+
+    def status(self) -> MeterStatus:
+        """The meter's current health."""
+        return MeterStatus(
+            meter_id=self.setup.meter_id,
+            state=self._state,
+            since=self._since,
+            last_reading_at=self._last_reading_at,
+            readings=self._readings,
+            duplicates=self._duplicates,
+            errors=dict(self._errors),
+            last_error=self._last_error,
+            transport_failures=self._transport_failures,
+        )
+
+
+def to_reading(meter_id: str, telegram: Telegram, received_at: datetime, zone: tzinfo) -> Reading:
+    """A decoded telegram as a ``Reading``: UTC timestamp, numbers and text apart."""
+    ts = telegram.timestamp
+    source = "meter"
+    if ts is None:
+        ts, source = received_at, "received"
+    elif ts.tzinfo is None:
+        # DSMR's S/W suffix settles the hour that occurs twice when clocks go back
+        ts = ts.replace(tzinfo=zone, fold=0 if telegram.dst in (None, True) else 1)
+    values: dict[str, float | int] = {}
+    text: dict[str, str] = {}
+    for name, value in telegram.values.items():
+        if isinstance(value, str):
+            text[name] = value
+        else:
+            values[name] = value
+    return Reading(
+        meter_id=meter_id,
+        ts=ts.astimezone(UTC),
+        values=values,
+        units=dict(telegram.units),
+        received_at=received_at,
+        ts_source=source,
+        seq=telegram.frame_counter,
+        meter_number=telegram.meter_number,
+        text=text,
+    )

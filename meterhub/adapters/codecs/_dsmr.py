@@ -1,0 +1,204 @@
+"""DSMR P1 telegrams (DSMR 2.2 to 5.0.2, Belgian e-MUCS, Austrian P1 variants).
+
+Telegram (DSMR 5.0.2 §6.2): ``/XXX5ident CR LF CR LF (data lines) ! CRC CR LF``;
+CRC-16/ARC over ``/`` .. ``!`` inclusive, printed as hex (sometimes unpadded); DSMR
+2.2/3 send ``!`` alone. Data lines are ``A-B:C.D.E(value[*unit])...`` (IEC 62056-21
+§6.3.14 data sets). DSMR 2.2/3 M-Bus values sit on a continuation line after a
+``0-n:24.3.0`` header that names their OBIS code and unit.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
+
+from meterhub.adapters.codecs._cosem import obis_text, octets_text
+from meterhub.adapters.codecs._crc import crc16_arc
+from meterhub.adapters.codecs._errors import DecodeError
+from meterhub.adapters.codecs._mapping import lookup
+from meterhub.adapters.codecs._telegram import CosemObject, Telegram
+
+if TYPE_CHECKING:
+    from meterhub.adapters.codecs._profiles import ObisTable, ProfileRegistry
+    from meterhub.adapters.codecs._telegram import Scalar
+
+_LINE = re.compile(r"(\d+)-(\d+):(\d+)\.(\d+)\.(\d+)((?:\([^()]*\))+)\s*$")
+_GROUP = re.compile(r"\(([^()]*)\)")
+_OBIS_REF = re.compile(r"\d+-\d+:\d+\.\d+\.\d+$")
+_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?$")
+_STAMP = re.compile(r"(\d{12})([SW]?)$")
+_MAX_CRC_DIGITS = 4
+# kilo-units are reported in base units so energy counters are integer Wh.
+_CONVERSIONS: dict[str, tuple[str, int]] = {
+    "kWh": ("Wh", 1000),
+    "kW": ("W", 1000),
+    "kvarh": ("varh", 1000),
+    "kvar": ("var", 1000),
+    "kVAh": ("VAh", 1000),
+    "kVA": ("VA", 1000),
+}
+_INTEGER_UNITS = frozenset(("Wh", "W", "varh", "var", "VAh", "VA"))
+_TIMESTAMP_OBIS = bytes((0, 0, 1, 0, 0, 255))
+_EQUIPMENT_ID = bytes((0, 0, 96, 1, 1, 255))
+_LEGACY_MBUS = (24, 3, 0)  # 0-n:24.3.0 header of DSMR 2.2/3 M-Bus values
+_MBUS_UNIT_GROUP = 5
+
+
+def parse_timestamp(text: str) -> tuple[datetime, bool | None] | None:
+    """Parse ``YYMMDDhhmmss[S|W]`` into naive local time and the DST flag."""
+    match = _STAMP.match(text)
+    if match is None:
+        return None
+    try:
+        stamp = datetime.strptime(match.group(1), "%y%m%d%H%M%S")  # noqa: DTZ007 - local time
+    except ValueError:
+        return None
+    flag = match.group(2)
+    return stamp, (flag == "S") if flag else None
+
+
+def _number(text: str) -> tuple[Scalar, str | None] | None:
+    value, _, unit = text.partition("*")
+    if not _NUMBER.match(value):
+        return None
+    factor = 1
+    if unit in _CONVERSIONS:
+        unit, factor = _CONVERSIONS[unit]
+    try:
+        number = Decimal(value) * factor
+    except InvalidOperation:
+        return None
+    if unit in _INTEGER_UNITS and number == number.to_integral_value():
+        return int(number), unit
+    return float(number), unit or None
+
+
+def _check_crc(data: bytes) -> bytes:
+    """Verify the CRC line; return the telegram body up to and including ``!``."""
+    bang = data.rfind(b"!")
+    if bang < 0:
+        raise DecodeError("truncated", "DSMR telegram has no '!' end line")
+    printed = data[bang + 1 :].strip()
+    if printed:
+        if len(printed) > _MAX_CRC_DIGITS or not all(
+            chr(c) in "0123456789abcdefABCDEF" for c in printed
+        ):
+            raise DecodeError("malformed", f"bad DSMR CRC line {printed!r}", bang)
+        computed = crc16_arc(data[: bang + 1])
+        if computed != int(printed, 16):
+            detail = f"DSMR CRC {printed.decode()} != computed {computed:04X}"
+            raise DecodeError("checksum", detail, bang)
+    return data[: bang + 1]
+
+
+def _lines(text: str) -> list[str]:
+    """Split data lines, joining DSMR 2.2/3 continuation lines that start with '('."""
+    lines: list[str] = []
+    for raw in text.splitlines()[1:]:
+        line = raw.strip()
+        if line.startswith("(") and lines:
+            lines[-1] += line
+        elif line and line != "!":
+            lines.append(line)
+    return lines
+
+
+class _Result:
+    __slots__ = ("dst", "meter_number", "objects", "timestamp", "units", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[str, Scalar] = {}
+        self.units: dict[str, str] = {}
+        self.objects: list[CosemObject] = []
+        self.meter_number: str | None = None
+        self.timestamp: datetime | None = None
+        self.dst: bool | None = None
+
+
+def _name(table: ObisTable, mbus: dict[str, str], obis: bytes, unit: str | None) -> str:
+    definition = lookup(table, obis)
+    if definition is not None:
+        return definition.name
+    if obis[0] == 0 and obis[2] == 24 and obis[3] == 2 and unit in mbus:  # noqa: PLR2004
+        return f"mbus_{obis[1]}_{mbus[unit]}"
+    return "obis_" + obis_text(obis)
+
+
+def _resolve(obis: bytes, groups: list[str]) -> tuple[bytes, str, str | None]:
+    """Return the OBIS code, the value text and an explicit unit for one line."""
+    if tuple(obis[2:5]) == _LEGACY_MBUS and len(groups) > _MBUS_UNIT_GROUP + 1:
+        ref = groups[4].replace("-", ".").replace(":", ".").split(".")
+        if len(ref) == 5 and all(p.isdigit() for p in ref):  # noqa: PLR2004
+            return bytes(int(p) for p in ref) + b"\xff", groups[-1], groups[_MBUS_UNIT_GROUP]
+    if len(groups) > 1 and _OBIS_REF.match(groups[1]):
+        return obis, "".join(f"({g})" for g in groups), None  # a log buffer: keep as text
+    return obis, groups[-1], None
+
+
+def _line(line: str, table: ObisTable, mbus: dict[str, str], out: _Result, keep: bool) -> None:
+    match = _LINE.match(line)
+    if match is None:
+        return
+    obis = bytes(int(match.group(i)) for i in range(1, 6)) + b"\xff"
+    groups = _GROUP.findall(match.group(6))
+    if obis == _TIMESTAMP_OBIS:
+        parsed = parse_timestamp(groups[0])
+        if parsed is not None:
+            out.timestamp, out.dst = parsed
+        return
+    obis, text, unit = _resolve(obis, groups)
+    number = _number(text if unit is None else f"{text}*{unit}")
+    value: Scalar = text
+    if number is not None and ("*" in text or unit is not None):
+        value, unit = number
+    name = _name(table, mbus, obis, unit)
+    if name == "meter_number" or obis == _EQUIPMENT_ID:
+        value = _equipment_id(text)
+        out.meter_number = value
+    out.values[name] = value
+    if unit is not None:
+        out.units[name] = unit
+    if keep:
+        out.objects.append(CosemObject(obis_text(obis), text, None, unit, value, name))
+
+
+def _equipment_id(text: str) -> str:
+    """Equipment ids are hex-encoded ASCII (DSMR 5.0.2 §6.12); keep them as sent otherwise."""
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return text
+    decoded = octets_text(raw)
+    return decoded if raw and decoded != raw.hex().upper() else text
+
+
+def decode_dsmr(
+    data: bytes, *, registry: ProfileRegistry, include_objects: bool = False
+) -> Telegram:
+    """Decode one DSMR P1 telegram (``/`` .. ``!CRC``), checking the CRC when present.
+
+    Raises:
+        DecodeError: ``truncated`` without ``!``, ``checksum`` on a CRC mismatch,
+            ``malformed`` when it does not start with ``/``.
+    """
+    if not data.startswith(b"/"):
+        raise DecodeError("malformed", "a DSMR telegram starts with '/'", 0)
+    body = _check_crc(data)
+    profile = registry.select("dsmr", None, None)
+    table = registry.table(profile)
+    mbus = registry.mbus_units()
+    out = _Result()
+    for line in _lines(body.decode("latin-1")):
+        _line(line, table, mbus, out, include_objects)
+    return Telegram(
+        format="dsmr",
+        meter_number=out.meter_number,
+        timestamp=out.timestamp,
+        values=out.values,
+        units=out.units,
+        objects=out.objects,
+        profile=profile.name if profile is not None else "cosem",
+        dst=out.dst,
+    )
