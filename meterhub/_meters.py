@@ -7,10 +7,13 @@ import zoneinfo
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from meterhub.actors import MeterActor, MeterMessage, MeterSetup
 from meterhub.adapters.codecs import (
     Format,
     FormatOrAuto,
+    Match,
     MeterDecoder,
     ProfileRegistry,
     default_registry,
@@ -52,6 +55,29 @@ def load_profiles(settings: Settings) -> ProfileRegistry:
     return registry
 
 
+def meter_profiles(cfg: MeterConfig, index: int, profiles: ProfileRegistry) -> ProfileRegistry:
+    """The registry one meter decodes with: ``profile = "NAME"`` forces that profile.
+
+    A forced profile applies to every telegram of the meter, whatever its ``match``
+    says; ``auto`` lets each telegram pick the first profile that matches it.
+
+    Raises:
+        ConfigError: no profile has that name.
+    """
+    if cfg.profile == "auto":
+        return profiles
+    by_name = {profile.name: profile for profile in profiles.profiles}
+    chosen = by_name.get(cfg.profile)
+    if chosen is None:
+        known = ", ".join(sorted(by_name))
+        raise ConfigError("meters", f"meters.{index}.profile",
+                          f"unknown profile {cfg.profile!r} (known: {known})")  # fmt: skip
+    others = [p for p in profiles.profiles if p.name != chosen.name]
+    forced = ProfileRegistry(extra=others, builtin=False)
+    forced.add(msgspec.structs.replace(chosen, match=Match()))
+    return forced
+
+
 def _hex(secret: object | None) -> bytes | None:
     reveal = getattr(secret, "reveal", None)
     return bytes.fromhex(reveal()) if reveal is not None else None
@@ -81,8 +107,15 @@ def _serial(cfg: MeterConfig, fmt: str) -> Callable[[], Transport]:
     return lambda: SerialTransport(port, line)
 
 
-def meter_spec(cfg: MeterConfig, profiles: ProfileRegistry) -> ActorSpec[MeterMessage]:
-    """The actor spec that reads one configured meter."""
+def meter_spec(
+    cfg: MeterConfig, index: int, profiles: ProfileRegistry
+) -> ActorSpec[MeterMessage]:
+    """The actor spec that reads one configured meter.
+
+    Raises:
+        ConfigError: the meter names an unknown profile.
+    """
+    profiles = meter_profiles(cfg, index, profiles)
     key, auth_key = _hex(cfg.key), _hex(cfg.auth_key)
     fmt: FormatOrAuto = cfg.format
     if cfg.transport == "simulator":

@@ -121,6 +121,7 @@ class MeterConfig(_Section, frozen=True):
     key: Secret | None = None
     auth_key: Secret | None = None
     ek_only: bool = False
+    profile: str = "auto"
     timezone: str = "Europe/Vienna"
     stale_after: PositiveSeconds = 30.0
     offline_after: PositiveSeconds = 120.0

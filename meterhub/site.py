@@ -75,8 +75,8 @@ class Site:
         # and everything they produced drains through the rest
         await self.system.spawn(ActorSpec("reading-log", ReadingLogger, mailbox_capacity=1024))
         profiles = load_profiles(self.settings)
-        for meter in self.settings.meters:
-            await self.system.spawn(meter_spec(meter, profiles))
+        for index, meter in enumerate(self.settings.meters):
+            await self.system.spawn(meter_spec(meter, index, profiles))
         interval = self.settings.demo.heartbeat_interval
         await self.system.spawn(
             ActorSpec(

@@ -8,6 +8,7 @@ name with a new pty behind it).
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 import tty
 import zoneinfo
 from pathlib import Path
@@ -17,6 +18,7 @@ import msgspec
 
 from meterhub.actors import MeterActor, MeterSetup, MeterState, MeterStatus, reading_topic
 from meterhub.adapters.codecs import MeterDecoder
+from meterhub.adapters.simulator import SimulatedMeter
 from meterhub.adapters.transports import SerialSettings, SerialTransport
 from meterhub.model import Reading
 from meterhub.platform import ActorSpec, ActorSystem, Mailbox, MailboxPolicy, RestartPolicy
@@ -80,6 +82,10 @@ async def test_serial_meter_reads_a_pty_and_survives_unplugging(tmp_path: Path) 
     vector = netz_noe_vector()
     frames = b"".join(bytes.fromhex(f) for f in vector["frames_hex"])  # type: ignore[attr-defined]
     key = bytes.fromhex(vector["key_hex"])  # type: ignore[arg-type]
+    # after the replug the meter goes on with its next telegrams: the simulator encrypts
+    # them as this meter does, with its system title and the next frame counters
+    simulated = SimulatedMeter("kaifa_flat", "181220000009", key, seed=1,
+                               start=datetime(2026, 1, 1, tzinfo=UTC), frame_counter=36)  # fmt: skip
     adapter = FakeAdapter(tmp_path / "ttyKAIFA")
     adapter.plug()
     setup = MeterSetup(
@@ -105,8 +111,16 @@ async def test_serial_meter_reads_a_pty_and_survives_unplugging(tmp_path: Path) 
         assert reading.meter_number == "181220000009"
         assert reading.ts.isoformat() == "2021-09-27T07:47:15+00:00"
 
+        adapter.write(frames[:100])  # a torn telegram: the adapter is pulled mid-frame
         adapter.unplug()
         await wait_state(events, MeterState.OFFLINE)
         adapter.plug()
         await wait_state(events, MeterState.STALE)
+        ts = datetime(2026, 1, 1, 12, tzinfo=UTC)
+        adapter.write(simulated.telegram(ts))
+        reading = await next_matching(events, Reading)
+        assert isinstance(reading, Reading)
+        assert reading.seq == 36
+        assert reading.ts == ts
+        assert reading.values["energy_import_wh"] == simulated.expected(ts)["energy_import_wh"]
         adapter.unplug()

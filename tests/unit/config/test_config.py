@@ -158,3 +158,43 @@ def test_missing_secret_names_the_key(tmp_path: Path) -> None:
     path = write(tmp_path, '[[meters]]\nid = "a"\nkey = "file:missing.key"\n')
     with pytest.raises(ConfigError, match="cannot read secret file"):
         load_config(WithSecrets, path, environ={})
+
+
+def meters_toml(*entries: str) -> str:
+    return "".join(f"[[meters]]\n{e}\n" for e in entries)
+
+
+@pytest.mark.parametrize(
+    ("toml", "key", "reason"),
+    [
+        (meters_toml('id = "a"\nport = "/dev/x"', 'id = "a"\nport = "/dev/y"'), "meters.1.id",
+         "duplicate meter id 'a'"),
+        (meters_toml('id = "a"'), "meters.0.port", "a serial meter needs a port"),
+        (meters_toml('id = "a"\nport = "/dev/x"\nkey = "0011"'), "meters.0.key",
+         "expected 32 hexadecimal digits"),
+        (meters_toml('id = "a"\nport = "/dev/x"\ntimezone = "Mars/Olympus"'), "meters.0.timezone",
+         "unknown time zone"),
+        (meters_toml('id = "a b"\nport = "/dev/x"'), "meters.0.id", "expected letters, digits"),
+        (meters_toml('id = "a"\ntransport = "carrier-pigeon"'), "meters.0.transport",
+         "Invalid enum value 'carrier-pigeon'"),
+    ],
+)  # fmt: skip
+def test_meter_rules(tmp_path: Path, toml: str, key: str, reason: str) -> None:
+    path = write(tmp_path, toml)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert info.value.key == key
+    assert reason in info.value.reason
+
+
+def test_a_bad_key_is_never_echoed(tmp_path: Path) -> None:
+    path = write(tmp_path, meters_toml('id = "a"\nport = "/dev/x"\nkey = "TOPSECRETVALUE"'))
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert "TOPSECRETVALUE" not in str(info.value)
+
+
+def test_the_demo_configuration_is_valid() -> None:
+    settings = load_settings(None)
+    assert [m.id for m in settings.meters] == ["kaifa-noe", "kaifa-tinetz", "kaifa-pv", "dsmr-p1"]
+    assert all(m.transport == "simulator" for m in settings.meters)

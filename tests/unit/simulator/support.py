@@ -129,7 +129,12 @@ def registers(body: list[Any]) -> dict[bytes, tuple[int, int, int]]:
             out[obis] = (raw, scaler, unit)
     for i in range(len(flat) - 2):
         obis, raw, su = flat[i], flat[i + 1], flat[i + 2]
-        if isinstance(obis, bytes) and len(obis) == 6 and isinstance(raw, int) and isinstance(su, list):
+        if (
+            isinstance(obis, bytes)
+            and len(obis) == 6
+            and isinstance(raw, int)
+            and isinstance(su, list)
+        ):
             out[obis] = (raw, su[0], su[1])
     return out
 

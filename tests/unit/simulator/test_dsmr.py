@@ -81,7 +81,7 @@ def lines_of(telegram: bytes) -> list[str]:
 def parse_values(lines: list[str]) -> dict[str, float]:
     values: dict[str, float] = {}
     for line in lines:
-        obis, _, rest = line.partition("(")
+        obis = line.partition("(")[0]
         if obis not in NAME_OF:
             continue
         match = VALUE.search(line)

@@ -37,7 +37,9 @@ NAMES = {
 }
 
 
-def make(kind: str, *, key: bool = True, pv: bool = False, start: datetime = WINTER) -> SimulatedMeter:
+def make(
+    kind: str, *, key: bool = True, pv: bool = False, start: datetime = WINTER
+) -> SimulatedMeter:
     number = NUMBERS[kind]
     return SimulatedMeter(
         kind,  # type: ignore[arg-type]
@@ -118,19 +120,29 @@ def test_plaintext_option_frames_the_bare_notification(kind: str) -> None:
 
 @pytest.mark.parametrize(
     ("ts", "deviation", "status"),
-    [(WINTER + timedelta(minutes=1, seconds=2), -60, 0x00), (SUMMER + timedelta(seconds=59), -120, 0x80)],
+    [
+        (WINTER + timedelta(minutes=1, seconds=2), -60, 0x00),
+        (SUMMER + timedelta(seconds=59), -120, 0x80),
+    ],
 )
-def test_header_clock_is_vienna_local_time_with_deviation(ts: datetime, deviation: int, status: int) -> None:
+def test_header_clock_is_vienna_local_time_with_deviation(
+    ts: datetime, deviation: int, status: int
+) -> None:
     meter = make("kaifa_flat", key=False, start=ts - timedelta(hours=1))
     note = read_notification(reassemble(meter.telegram(ts)))
     clock = note.header_time
     local = ts.astimezone(VIENNA)
     year = int.from_bytes(clock[0:2], "big")
-    assert (year, clock[2], clock[3], clock[4]) == (local.year, local.month, local.day, local.isoweekday())
+    assert (year, clock[2], clock[3], clock[4]) == (
+        local.year,
+        local.month,
+        local.day,
+        local.isoweekday(),
+    )
     assert (clock[5], clock[6], clock[7], clock[8]) == (local.hour, local.minute, local.second, 0)
     assert int.from_bytes(clock[9:11], "big", signed=True) == deviation
     assert clock[11] == status
-    # local = UTC - deviation
+    # The meter clock is local time; UTC is local time plus the deviation.
     utc = datetime(year, clock[2], clock[3], clock[5], clock[6], clock[7], tzinfo=UTC) + timedelta(
         minutes=deviation
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from statistics import mean
 
@@ -44,7 +45,7 @@ def walk(model: LoadModel, start: datetime, steps: list[int]) -> list[MeterState
 @given(seed=seeds, start=starts, steps=gaps, pv=st.booleans())
 def test_counters_never_decrease(seed: int, start: datetime, steps: list[int], pv: bool) -> None:
     states = walk(LoadModel(seed, start=start, pv=pv), start, steps)
-    for before, after in zip(states, states[1:], strict=False):
+    for before, after in itertools.pairwise(states):
         for name in COUNTERS:
             assert getattr(after, name) >= getattr(before, name), name
         for i in range(2):
@@ -82,7 +83,9 @@ def test_values_stay_in_physical_ranges(
 
 @PROPS
 @given(seed=seeds, start=starts, steps=gaps, pv=st.booleans())
-def test_same_seed_same_answers_in_any_order(seed: int, start: datetime, steps: list[int], pv: bool) -> None:
+def test_same_seed_same_answers_in_any_order(
+    seed: int, start: datetime, steps: list[int], pv: bool
+) -> None:
     forward = walk(LoadModel(seed, start=start, pv=pv), start, steps)
     backward_model = LoadModel(seed, start=start, pv=pv)
     backward = [backward_model.state_at(s.ts) for s in reversed(forward)]
@@ -92,7 +95,12 @@ def test_same_seed_same_answers_in_any_order(seed: int, start: datetime, steps: 
 
 
 @PROPS
-@given(seed=seeds, offset_s=st.integers(0, 86_400 * 3), dt_us=st.integers(1, 59 * 10**6), pv=st.booleans())
+@given(
+    seed=seeds,
+    offset_s=st.integers(0, 86_400 * 3),
+    dt_us=st.integers(1, 59 * 10**6),
+    pv=st.booleans(),
+)
 def test_energy_is_power_integrated_exactly(seed: int, offset_s: int, dt_us: int, pv: bool) -> None:
     model = LoadModel(seed, start=START, pv=pv)
     t0 = START + timedelta(seconds=offset_s - offset_s % 60)  # a slot start: power is constant
@@ -113,7 +121,11 @@ def test_different_seeds_are_different_sites() -> None:
 
 
 def _hourly_import(model: LoadModel, day: datetime, hours: range) -> float:
-    return mean(model.state_at(day + timedelta(hours=h, minutes=m)).power_import_w for h in hours for m in range(0, 60, 5))
+    return mean(
+        model.state_at(day + timedelta(hours=h, minutes=m)).power_import_w
+        for h in hours
+        for m in range(0, 60, 5)
+    )
 
 
 def test_daily_pattern_has_a_night_base_and_an_evening_peak() -> None:
@@ -128,8 +140,12 @@ def test_daily_pattern_has_a_night_base_and_an_evening_peak() -> None:
 
 def test_weekends_differ_from_weekdays() -> None:
     model = LoadModel(3, start=WINTER_MONDAY)
-    weekday_mornings = [_hourly_import(model, WINTER_MONDAY + timedelta(days=d), range(8, 11)) for d in range(5)]
-    weekend_mornings = [_hourly_import(model, WINTER_MONDAY + timedelta(days=d), range(8, 11)) for d in (5, 6)]
+    weekday_mornings = [
+        _hourly_import(model, WINTER_MONDAY + timedelta(days=d), range(8, 11)) for d in range(5)
+    ]
+    weekend_mornings = [
+        _hourly_import(model, WINTER_MONDAY + timedelta(days=d), range(8, 11)) for d in (5, 6)
+    ]
     assert min(weekend_mornings) > max(weekday_mornings)  # 09-12 local: at home at weekends
     office = LoadModel(3, start=WINTER_MONDAY, shape=COMMERCIAL)
     assert _hourly_import(office, WINTER_MONDAY, range(9, 15)) > 3 * _hourly_import(
@@ -141,7 +157,10 @@ def test_pv_site_exports_at_midday_and_its_export_counter_grows() -> None:
     for seed in range(5):
         model = LoadModel(seed, start=SUMMER_MONDAY, pv=True)
         dawn = model.state_at(SUMMER_MONDAY)
-        noon = [model.state_at(SUMMER_MONDAY + timedelta(hours=10, minutes=m)) for m in range(0, 120, 10)]
+        noon = [
+            model.state_at(SUMMER_MONDAY + timedelta(hours=10, minutes=m))
+            for m in range(0, 120, 10)
+        ]
         midnight = model.state_at(SUMMER_MONDAY + timedelta(hours=22))
         assert any(s.power_export_w > 0 and s.power_import_w == 0 for s in noon)
         assert midnight.energy_export_wh > dawn.energy_export_wh

@@ -79,7 +79,9 @@ def test_payload_layout_reproduces_the_recorded_plaintext(vector_id: str) -> Non
 @pytest.mark.parametrize("vector_id", sorted(MBUS))
 def test_cosem_datetime_matches_the_meter_clock(vector_id: str) -> None:
     vector = MBUS[vector_id]
-    local = datetime.fromisoformat(vector["expected_timestamp"]).astimezone(ZoneInfo("Europe/Vienna"))
+    local = datetime.fromisoformat(vector["expected_timestamp"]).astimezone(
+        ZoneInfo("Europe/Vienna")
+    )
     assert cosem_datetime(local).hex().upper() == vector["expected_timestamp_raw_hex"]
 
 
