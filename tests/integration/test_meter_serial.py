@@ -8,9 +8,9 @@ name with a new pty behind it).
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 import tty
 import zoneinfo
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio

@@ -177,7 +177,8 @@ def test_naive_dsmr_time_in_the_repeated_hour_uses_the_dst_flag(dst: bool) -> No
     from meterhub.actors import to_reading
     from meterhub.adapters.codecs import Telegram
 
-    telegram = Telegram(format="dsmr", meter_number="x", timestamp=datetime(2026, 10, 25, 2, 30),
+    naive_local = datetime(2026, 10, 25, 2, 30)  # noqa: DTZ001 (DSMR clocks carry no zone)
+    telegram = Telegram(format="dsmr", meter_number="x", timestamp=naive_local,
                         values={"energy_import_wh": 1}, units={}, dst=dst)  # fmt: skip
     reading = to_reading("m", telegram, datetime.now(UTC), zoneinfo.ZoneInfo("Europe/Amsterdam"))
     assert reading.ts.hour == (0 if dst else 1)
