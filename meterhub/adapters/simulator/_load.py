@@ -8,6 +8,7 @@ down, so they never decrease. Voltages get a small per-second noise on top.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -26,6 +27,8 @@ from meterhub.adapters.simulator._shapes import (
 
 SLOT_US = 60_000_000
 """Power is constant within a one-minute slot."""
+CHECKPOINT_US = 86_400_000_000
+"""The model remembers its integrals at every UTC midnight, so going back is cheap."""
 GAS_CAPTURE_US = 300_000_000
 """DSMR 5 gas meters report the reading of the last whole five minutes."""
 _UNIT_US_PER_H = 3_600_000_000
@@ -120,6 +123,12 @@ class _Totals:
             self.q_exp -= slot.reactive_var * dt_us
         self.gas += slot.gas_l_per_h * dt_us
 
+    def copy(self) -> _Totals:
+        twin = _Totals()
+        twin.imp, twin.export = list(self.imp), list(self.export)
+        twin.q_imp, twin.q_exp, twin.gas = self.q_imp, self.q_exp, self.gas
+        return twin
+
 
 def to_us(ts: datetime) -> int:
     """Return a timezone-aware instant as integer microseconds since the epoch.
@@ -142,7 +151,8 @@ class LoadModel:
 
     ``state_at`` is a pure function of (seed, pv, shape, tz, start, ts): asking for
     instants in any order gives the same answers. It is cheap for non-decreasing
-    instants; an earlier instant re-integrates from ``start``.
+    instants; an earlier instant re-integrates from the last UTC midnight before it
+    (exact integer arithmetic, so the result equals integrating from ``start``).
     """
 
     def __init__(
@@ -181,7 +191,7 @@ class LoadModel:
         if t_us < self._start_us:
             raise ValueError(f"{ts.isoformat()} is before the simulation start")
         if t_us < self._cursor_us:
-            self._reset()
+            self._rewind(t_us)
         self._advance(t_us)
         return self._state(t_us, self._slot(t_us // SLOT_US))
 
@@ -189,6 +199,17 @@ class LoadModel:
         self._cursor_us = self._start_us
         self._totals = _Totals()
         self._gas_capture = (self._start_us - self._start_us % GAS_CAPTURE_US, self._init[6])
+        self._checkpoints: list[tuple[int, _Totals, tuple[int, int]]] = []
+
+    def _rewind(self, t_us: int) -> None:
+        """Go back to the last checkpoint at or before ``t_us`` (or to the start)."""
+        index = bisect_right(self._checkpoints, t_us, key=lambda c: c[0])
+        if index == 0:
+            self._reset()
+            return
+        del self._checkpoints[index:]
+        cursor_us, totals, capture = self._checkpoints[-1]
+        self._cursor_us, self._totals, self._gas_capture = cursor_us, totals.copy(), capture
 
     def _advance(self, t_us: int) -> None:
         totals = self._totals
@@ -199,6 +220,8 @@ class LoadModel:
             self._cursor_us = end
             if end % GAS_CAPTURE_US == 0:
                 self._gas_capture = (end, self._init[6] + totals.gas // _UNIT_US_PER_H)
+            if end % CHECKPOINT_US == 0:
+                self._checkpoints.append((end, totals.copy(), self._gas_capture))
 
     def _slot(self, index: int) -> _Slot:
         cached = self._cached

@@ -166,3 +166,13 @@ def test_pv_site_exports_at_midday_and_its_export_counter_grows() -> None:
         assert midnight.energy_export_wh > dawn.energy_export_wh
         assert midnight.power_export_w == 0  # no sun at midnight
         assert any(p < 0 for s in noon for p in s.phase_power_w)
+
+
+def test_going_back_in_time_after_days_matches_a_fresh_model() -> None:
+    start = datetime(2024, 2, 27, 17, 3, 11, tzinfo=UTC)
+    model = LoadModel(9, start=start, pv=True)
+    late = start + timedelta(days=4, hours=3)
+    model.state_at(late)
+    probes = [start + timedelta(days=d, minutes=17 * d) for d in (3, 1, 2, 0)]
+    for ts in [*probes, late, start + timedelta(days=2)]:
+        assert model.state_at(ts) == LoadModel(9, start=start, pv=True).state_at(ts)
