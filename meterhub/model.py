@@ -29,6 +29,16 @@ class RawFrame(msgspec.Struct, frozen=True, kw_only=True, tag="raw_frame"):
     payload: bytes
 
 
+class DeviceMeta(msgspec.Struct, frozen=True, kw_only=True):
+    """What the device registry knows about a meter (added by the enricher)."""
+
+    name: str = ""
+    device_type: str | None = None
+    location: str | None = None
+    tags: list[str] = msgspec.field(default_factory=list)
+    applications: list[str] = msgspec.field(default_factory=list)
+
+
 class Reading(msgspec.Struct, frozen=True, kw_only=True, tag="reading"):
     """One telegram's values at one instant, under canonical metric names.
 
@@ -47,6 +57,76 @@ class Reading(msgspec.Struct, frozen=True, kw_only=True, tag="reading"):
     text: dict[str, str] = msgspec.field(default_factory=dict)
     quality: Quality = Quality.GOOD
     quality_rules: list[str] = msgspec.field(default_factory=list)
+    journal_seq: int | None = None
+    device: DeviceMeta | None = None
 
 
-Message = RawFrame | Reading
+class Trend(msgspec.Struct, frozen=True, kw_only=True, tag="trend"):
+    """Statistics of one metric of one meter over one closed window."""
+
+    meter_id: str
+    metric: str
+    window_s: int
+    window_start: datetime
+    avg: float
+    min: float
+    max: float
+    last: float
+    count: int
+
+
+class ConsumptionFlag(enum.StrEnum):
+    """How an interval's energy was obtained."""
+
+    MEASURED = "measured"
+    """Readings on both sides of the interval, close together."""
+    INTERPOLATED = "interpolated"
+    """Spread linearly over a gap between readings: the total is right, the shape is not."""
+    MISSING = "missing"
+    """Unknown: the counter was reset or the meter replaced during the gap."""
+
+
+class Consumption(msgspec.Struct, frozen=True, kw_only=True, tag="consumption"):
+    """Energy used in one interval, computed from a cumulative counter."""
+
+    meter_id: str
+    metric: str
+    interval_start: datetime
+    interval_s: int
+    wh: float
+    flag: ConsumptionFlag
+
+
+class AlertState(enum.StrEnum):
+    """Life cycle of an alert."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Severity(enum.StrEnum):
+    """How urgent an alert is."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Alert(msgspec.Struct, frozen=True, kw_only=True, tag="alert"):
+    """One alert; the same id is published again on every state change."""
+
+    id: str
+    rule: str
+    meter_id: str
+    severity: Severity
+    state: AlertState
+    message: str
+    value: float | None = None
+    opened_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+
+Message = RawFrame | Reading | Trend | Consumption | Alert

@@ -1,11 +1,20 @@
 """Domain actors that wire the adapters into the runtime."""
 
+from meterhub.actors._alert_rules import DEFAULT_RULES, AlertEngine, AlertRule
+from meterhub.actors._consumption import ConsumptionTracker
+from meterhub.actors._derived import (
+    AggregatorActor,
+    AlertCommand,
+    AlerterActor,
+    AlertQuery,
+)
 from meterhub.actors._heartbeat import HEARTBEAT_TOPIC, Beat, HeartbeatActor
 from meterhub.actors._meter import (
     MeterActor,
     MeterMessage,
     MeterSetup,
     StatusQuery,
+    decoded_topic,
     raw_topic,
     reading_topic,
     status_topic,
@@ -13,18 +22,44 @@ from meterhub.actors._meter import (
 )
 from meterhub.actors._meter_status import MeterState, MeterStatus
 from meterhub.actors._reading_log import ReadingLogger
+from meterhub.actors._stages import (
+    DeviceDirectory,
+    EnricherActor,
+    ReloadDevices,
+    ValidatorActor,
+)
+from meterhub.actors._trends import TrendTracker
+from meterhub.actors._validation import DEFAULT_RANGES, RangeRule, ValidationRules, Validator
 
 __all__ = [
+    "DEFAULT_RANGES",
+    "DEFAULT_RULES",
     "HEARTBEAT_TOPIC",
+    "AggregatorActor",
+    "AlertCommand",
+    "AlertEngine",
+    "AlertQuery",
+    "AlertRule",
+    "AlerterActor",
     "Beat",
+    "ConsumptionTracker",
+    "DeviceDirectory",
+    "EnricherActor",
     "HeartbeatActor",
     "MeterActor",
     "MeterMessage",
     "MeterSetup",
     "MeterState",
     "MeterStatus",
+    "RangeRule",
     "ReadingLogger",
+    "ReloadDevices",
     "StatusQuery",
+    "TrendTracker",
+    "ValidationRules",
+    "Validator",
+    "ValidatorActor",
+    "decoded_topic",
     "raw_topic",
     "reading_topic",
     "status_topic",

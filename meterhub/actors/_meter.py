@@ -30,8 +30,13 @@ def raw_topic(meter_id: str) -> str:
 
 
 def reading_topic(meter_id: str) -> str:
-    """Bus topic of a meter's readings."""
+    """Bus topic of a meter's validated and enriched readings."""
     return f"readings/{meter_id}"
+
+
+def decoded_topic(meter_id: str) -> str:
+    """Bus topic of a meter's readings straight from the decoder, before validation."""
+    return f"decoded/{meter_id}"
 
 
 def status_topic(meter_id: str) -> str:
@@ -191,7 +196,7 @@ class MeterActor(Actor[MeterMessage]):
         self._last_reading_at = received_at
         self._last_reading_mono = time.monotonic()
         await self._set_state(MeterState.ONLINE, None)
-        await bus.publish(reading_topic(meter_id), reading)
+        await bus.publish(decoded_topic(meter_id), reading)
 
     def _is_duplicate(self, telegram: Telegram) -> bool:
         if telegram.frame_counter is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import msgspec
 
-from meterhub.actors import MeterActor, MeterSetup, MeterState, MeterStatus, reading_topic
+from meterhub.actors import MeterActor, MeterSetup, MeterState, MeterStatus, decoded_topic
 from meterhub.adapters.codecs import MeterDecoder
 from meterhub.adapters.simulator import SimulatedMeter
 from meterhub.adapters.transports import SerialSettings, SerialTransport
@@ -97,7 +97,7 @@ async def test_serial_meter_reads_a_pty_and_survives_unplugging(tmp_path: Path) 
     )
     events: Mailbox[object] = Mailbox("test", 1000, MailboxPolicy.BLOCK)
     async with ActorSystem() as system:
-        system.bus.subscribe(reading_topic("noe"), events)
+        system.bus.subscribe(decoded_topic("noe"), events)
         system.bus.subscribe("status/noe", events)
         await system.spawn(ActorSpec("meter:noe", lambda: MeterActor(setup)))
         await wait_state(events, MeterState.STALE)  # the port is open, nothing read yet

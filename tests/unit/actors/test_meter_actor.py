@@ -18,7 +18,7 @@ from meterhub.actors import (
     MeterState,
     MeterStatus,
     StatusQuery,
-    reading_topic,
+    decoded_topic,
 )
 from meterhub.adapters.codecs import MeterDecoder
 from meterhub.adapters.transports import TransportError
@@ -91,7 +91,7 @@ async def test_wrong_key_ends_in_auth_failed_logged_once_and_others_keep_going()
     events: Mailbox[object] = Mailbox("test", 100, MailboxPolicy.BLOCK)
     try:
         async with ActorSystem() as system:
-            system.bus.subscribe("readings/#", events)
+            system.bus.subscribe("decoded/#", events)
             await system.spawn(ActorSpec("meter:bad", lambda: MeterActor(
                 setup_for("bad", [frames_of(noe)] * 3, wrong))))  # fmt: skip
             await system.spawn(ActorSpec("meter:good", lambda: MeterActor(
@@ -123,7 +123,7 @@ async def test_raw_frames_go_out_before_decoding_and_duplicates_are_dropped() ->
     readings: Mailbox[object] = Mailbox("readings", 100, MailboxPolicy.BLOCK)
     async with ActorSystem() as system:
         system.bus.subscribe("raw/noe", raw)
-        system.bus.subscribe(reading_topic("noe"), readings)
+        system.bus.subscribe(decoded_topic("noe"), readings)
         await system.spawn(ActorSpec("meter:noe", lambda: MeterActor(
             setup_for("noe", [frames_of(noe)] * 2, bytes.fromhex(noe["key_hex"])))))  # fmt: skip
         status = await until_status(system, "noe", lambda s: s.duplicates == 1)

@@ -1,0 +1,192 @@
+"""Alert rules and their life cycle: open, acknowledged, resolved; one open per cause.
+
+Pure and synchronous; the alerter actor feeds it readings, meter status changes and
+clock ticks, and publishes whatever changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from typing import TYPE_CHECKING, Literal
+
+import msgspec
+
+from meterhub.model import Alert, AlertState, Quality, Reading, Severity
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+RuleKind = Literal["above", "below", "outside", "rate", "silent"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AlertRule:
+    """One rule.
+
+    Attributes:
+        name: unique; part of every alert it opens.
+        kind: ``above``/``below``/``outside`` a threshold or band; ``rate``: the metric
+            changes faster than ``limit`` per second; ``silent``: the meter delivered
+            no reading (offline, wrong key, undecodable) for ``minutes``.
+        metric: metric name or pattern (``voltage_*_v``); unused for ``silent``.
+        low: lower bound (``below``, ``outside``).
+        high: upper bound (``above``, ``outside``).
+        limit: largest plausible change per second (``rate``).
+        minutes: how long a meter may stay silent (``silent``).
+        severity: of the alerts it opens.
+        meters: meter id patterns the rule applies to.
+    """
+
+    name: str
+    kind: RuleKind
+    metric: str = ""
+    low: float | None = None
+    high: float | None = None
+    limit: float | None = None
+    minutes: float = 5.0
+    severity: Severity = Severity.WARNING
+    meters: tuple[str, ...] = ("*",)
+
+    def applies_to(self, meter_id: str) -> bool:
+        """Whether the rule watches this meter."""
+        return any(fnmatch.fnmatchcase(meter_id, pattern) for pattern in self.meters)
+
+
+DEFAULT_RULES: tuple[AlertRule, ...] = (
+    AlertRule("voltage_band", "outside", "voltage_*_v", low=207.0, high=253.0),  # 230 V ±10 %
+    AlertRule("meter_silent", "silent", minutes=5.0, severity=Severity.CRITICAL),
+)
+
+
+class AlertEngine:
+    """Evaluates rules and keeps each alert's life cycle."""
+
+    def __init__(self, rules: Sequence[AlertRule] = DEFAULT_RULES) -> None:
+        self.rules = tuple(rules)
+        self._open: dict[tuple[str, str, str], Alert] = {}  # (rule, meter, metric) -> alert
+        self._by_id: dict[str, Alert] = {}
+        self._previous: dict[tuple[str, str], tuple[datetime, float]] = {}
+        self._last_reading: dict[str, datetime] = {}
+
+    @property
+    def active(self) -> list[Alert]:
+        """Alerts not resolved yet."""
+        return list(self._open.values())
+
+    def on_reading(self, reading: Reading) -> list[Alert]:
+        """Alerts opened or resolved by one reading."""
+        changes: list[Alert] = []
+        self._last_reading[reading.meter_id] = reading.ts
+        changes += self._resolve_matching(reading.meter_id, "silent", reading.ts)
+        if reading.quality is Quality.INVALID:
+            return changes  # an implausible value must not raise an alarm
+        for rule in self.rules:
+            if rule.kind == "silent" or not rule.applies_to(reading.meter_id):
+                continue
+            for metric, value in reading.values.items():
+                if fnmatch.fnmatchcase(metric, rule.metric):
+                    firing, message = self._evaluate(rule, reading, metric, value)
+                    changes += self._transition(
+                        rule, reading.meter_id, metric=metric, firing=firing,
+                        message=message, value=value, now=reading.ts,
+                    )  # fmt: skip
+        for metric, value in reading.values.items():
+            self._previous[(reading.meter_id, metric)] = (reading.ts, value)
+        return changes
+
+    def _evaluate(
+        self, rule: AlertRule, reading: Reading, metric: str, value: float
+    ) -> tuple[bool, str]:
+        if rule.kind == "above" and rule.high is not None:
+            return value > rule.high, f"{metric} = {value:g} above {rule.high:g}"
+        if rule.kind == "below" and rule.low is not None:
+            return value < rule.low, f"{metric} = {value:g} below {rule.low:g}"
+        if rule.kind == "outside":
+            low = rule.low if rule.low is not None else float("-inf")
+            high = rule.high if rule.high is not None else float("inf")
+            return not low <= value <= high, f"{metric} = {value:g} outside {low:g}..{high:g}"
+        if rule.kind == "rate" and rule.limit is not None:
+            previous = self._previous.get((reading.meter_id, metric))
+            if previous is None:
+                return False, ""
+            seconds = (reading.ts - previous[0]).total_seconds()
+            rate = abs(value - previous[1]) / seconds if seconds > 0 else 0.0
+            return rate > rule.limit, f"{metric} changes by {rate:g}/s (limit {rule.limit:g}/s)"
+        return False, ""
+
+    def on_tick(self, now: datetime, meters: Sequence[str]) -> list[Alert]:
+        """Open ``silent`` alerts for meters without a reading for too long."""
+        changes: list[Alert] = []
+        for rule in self.rules:
+            if rule.kind != "silent":
+                continue
+            for meter_id in meters:
+                if not rule.applies_to(meter_id):
+                    continue
+                last = self._last_reading.setdefault(meter_id, now)
+                silent = (now - last).total_seconds()
+                firing = silent > rule.minutes * 60
+                message = f"no reading from {meter_id} for {silent / 60:.1f} minutes"
+                changes += self._transition(rule, meter_id, metric="", firing=firing,
+                                            message=message, value=None, now=now)  # fmt: skip
+        return changes
+
+    def _resolve_matching(self, meter_id: str, kind: RuleKind, now: datetime) -> list[Alert]:
+        changes = []
+        for rule in self.rules:
+            if rule.kind == kind:
+                changes += self._transition(rule, meter_id, metric="", firing=False,
+                                            message="", value=None, now=now)  # fmt: skip
+        return changes
+
+    def _transition(
+        self, rule: AlertRule, meter_id: str, *, metric: str, firing: bool,
+        message: str, value: float | None, now: datetime,
+    ) -> list[Alert]:  # fmt: skip
+        key = (rule.name, meter_id, metric)
+        current = self._open.get(key)
+        if firing and current is None:
+            alert = Alert(
+                id=f"{rule.name}:{meter_id}{':' + metric if metric else ''}:{int(now.timestamp())}",
+                rule=rule.name, meter_id=meter_id, severity=rule.severity, state=AlertState.OPEN,
+                message=message, value=value, opened_at=now, updated_at=now,
+            )  # fmt: skip
+            return [self._keep(key, alert)]
+        if not firing and current is not None:
+            resolved = msgspec.structs.replace(
+                current, state=AlertState.RESOLVED, updated_at=now, resolved_at=now
+            )
+            del self._open[key]
+            self._by_id[resolved.id] = resolved
+            return [resolved]
+        return []  # still firing (de-duplicated) or still fine
+
+    def _keep(self, key: tuple[str, str, str], alert: Alert) -> Alert:
+        self._open[key] = alert
+        self._by_id[alert.id] = alert
+        return alert
+
+    def acknowledge(self, alert_id: str, now: datetime) -> Alert | None:
+        """Mark an open alert as seen by an operator; None if unknown or not open."""
+        alert = self._by_id.get(alert_id)
+        if alert is None or alert.state is not AlertState.OPEN:
+            return None
+        acked = msgspec.structs.replace(
+            alert, state=AlertState.ACKNOWLEDGED, updated_at=now, acknowledged_at=now
+        )
+        key = next(k for k, v in self._open.items() if v.id == alert_id)
+        return self._keep(key, acked)
+
+    def resolve(self, alert_id: str, now: datetime) -> Alert | None:
+        """Close an alert by hand; None if unknown or already resolved."""
+        alert = self._by_id.get(alert_id)
+        if alert is None or alert.state is AlertState.RESOLVED:
+            return None
+        resolved = msgspec.structs.replace(
+            alert, state=AlertState.RESOLVED, updated_at=now, resolved_at=now
+        )
+        self._open = {k: v for k, v in self._open.items() if v.id != alert_id}
+        self._by_id[alert_id] = resolved
+        return resolved

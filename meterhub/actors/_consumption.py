@@ -1,0 +1,137 @@
+"""Energy per interval from cumulative counters, without spikes or negative bars.
+
+A counter reading pair (t1, v1) -> (t2, v2) is spread over the intervals between t1
+and t2 in proportion to time. Each interval is flagged:
+
+- ``measured``: the pair is at most one interval apart, so the energy was seen in or
+  right around the interval;
+- ``interpolated``: a longer gap (an outage): the total is right, its shape is not;
+- ``missing``: the counter went backwards, or the meter number changed (a reset, a
+  rollover that cannot be proven, a replaced meter): the energy in the gap is unknown,
+  so the intervals get 0 Wh, flagged, and counting starts again from the new value.
+
+A counter that wraps at a power of ten (or 2^32) just below its last value is a
+rollover and its delta is recovered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from datetime import UTC, datetime, timedelta
+
+from meterhub.model import Consumption, ConsumptionFlag
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+_RANK = {ConsumptionFlag.MEASURED: 0, ConsumptionFlag.INTERPOLATED: 1, ConsumptionFlag.MISSING: 2}
+
+
+def _rollover_delta(before: float, after: float) -> float | None:
+    """The delta across a wrap, when ``before`` sat just below a wrap point."""
+    for limit in (*(10.0**n for n in range(6, 13)), 2.0**32):
+        if before < limit and limit - before < limit * 0.01 and after < limit * 0.01:
+            return (limit - before) + after
+    return None
+
+
+@dataclasses.dataclass(slots=True)
+class _Open:
+    """An interval still receiving energy."""
+
+    wh: float = 0.0
+    flag: ConsumptionFlag = ConsumptionFlag.MEASURED
+
+    def add(self, wh: float, flag: ConsumptionFlag) -> None:
+        self.wh += wh
+        if _RANK[flag] > _RANK[self.flag]:
+            self.flag = flag
+
+
+@dataclasses.dataclass(slots=True)
+class _Counter:
+    ts: datetime
+    value: float
+    meter_number: str | None
+    open: dict[datetime, _Open] = dataclasses.field(default_factory=dict)
+
+
+class ConsumptionTracker:
+    """Consumption of every (meter, counter metric) in intervals of ``interval_s``."""
+
+    def __init__(self, interval_s: int = 900) -> None:
+        self.interval_s = interval_s
+        self._step = timedelta(seconds=interval_s)
+        self._counters: dict[tuple[str, str], _Counter] = {}
+
+    def _start_of(self, ts: datetime) -> datetime:
+        seconds = (ts - _EPOCH).total_seconds()
+        return _EPOCH + timedelta(seconds=math.floor(seconds / self.interval_s) * self.interval_s)
+
+    def add(
+        self, meter_id: str, metric: str, ts: datetime, value: float, meter_number: str | None
+    ) -> list[Consumption]:
+        """Feed one counter value; returns the intervals that closed with it."""
+        key = (meter_id, metric)
+        state = self._counters.get(key)
+        if state is None:
+            self._counters[key] = _Counter(ts, value, meter_number)
+            return []
+        if ts <= state.ts:
+            return []  # late or repeated: consumption already covers it
+        delta, flag = self._delta(state, ts, value, meter_number)
+        self._spread(state, ts, delta, flag)
+        state.ts, state.value, state.meter_number = ts, value, meter_number
+        return self._close(meter_id, metric, state, before=self._start_of(ts))
+
+    def _delta(
+        self, state: _Counter, ts: datetime, value: float, meter_number: str | None
+    ) -> tuple[float, ConsumptionFlag]:
+        gap = (ts - state.ts).total_seconds()
+        flag = ConsumptionFlag.MEASURED if gap <= self.interval_s else ConsumptionFlag.INTERPOLATED
+        replaced = (
+            meter_number is not None
+            and state.meter_number is not None
+            and meter_number != state.meter_number
+        )
+        if replaced:
+            return 0.0, ConsumptionFlag.MISSING
+        if value >= state.value:
+            return value - state.value, flag
+        wrapped = _rollover_delta(state.value, value)
+        if wrapped is not None:
+            return wrapped, flag
+        return 0.0, ConsumptionFlag.MISSING
+
+    def _spread(self, state: _Counter, ts: datetime, delta: float, flag: ConsumptionFlag) -> None:
+        total = (ts - state.ts).total_seconds()
+        start = self._start_of(state.ts)
+        while start < ts:
+            end = start + self._step
+            overlap = (min(end, ts) - max(start, state.ts)).total_seconds()
+            if overlap > 0:
+                state.open.setdefault(start, _Open()).add(delta * overlap / total, flag)
+            start = end
+
+    def _close(
+        self, meter_id: str, metric: str, state: _Counter, before: datetime
+    ) -> list[Consumption]:
+        closed = sorted(start for start in state.open if start < before)
+        return [self._row(meter_id, metric, start, state.open.pop(start)) for start in closed]
+
+    def _row(self, meter_id: str, metric: str, start: datetime, interval: _Open) -> Consumption:
+        return Consumption(
+            meter_id=meter_id,
+            metric=metric,
+            interval_start=start,
+            interval_s=self.interval_s,
+            wh=round(interval.wh, 6),
+            flag=interval.flag,
+        )
+
+    def flush(self) -> list[Consumption]:
+        """Close every interval (at shutdown): the last ones may be incomplete."""
+        out: list[Consumption] = []
+        for (meter_id, metric), state in self._counters.items():
+            out.extend(self._close(meter_id, metric, state, before=_END_OF_TIME))
+        return out
