@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from meterhub.actors import MeterActor, MeterMessage, MeterSetup
+from meterhub.actors import (
+    AlertRule,
+    DeviceDirectory,
+    MeterActor,
+    MeterMessage,
+    MeterSetup,
+    ValidationRules,
+)
 from meterhub.adapters.codecs import (
     Format,
     FormatOrAuto,
@@ -27,6 +34,7 @@ from meterhub.adapters.transports import (
     SimulatedTransport,
     Transport,
 )
+from meterhub.model import DeviceMeta, Severity
 from meterhub.platform import ActorSpec, ConfigError
 
 if TYPE_CHECKING:
@@ -135,3 +143,36 @@ def meter_spec(
         transport_name=transport_name,
     )
     return ActorSpec(meter_actor_name(cfg.id), lambda: MeterActor(setup), mailbox_capacity=256)
+
+
+def device_directory(settings: Settings) -> DeviceDirectory:
+    """What the configuration says about each meter (the store's registry adds more)."""
+    return DeviceDirectory(
+        {m.id: DeviceMeta(name=m.name or m.id) for m in settings.meters}
+    )
+
+
+def alert_rules(settings: Settings) -> list[AlertRule]:
+    """The configured alert rules."""
+    return [
+        AlertRule(
+            name=r.name,
+            kind=r.kind,
+            metric=r.metric,
+            low=r.low,
+            high=r.high,
+            limit=r.limit,
+            minutes=r.minutes,
+            severity=Severity(r.severity),
+            meters=tuple(r.meters),
+        )
+        for r in settings.alerts
+    ]
+
+
+def validation_rules(settings: Settings) -> ValidationRules:
+    """The validator's thresholds."""
+    return ValidationRules(
+        max_clock_skew_s=settings.pipeline.max_clock_skew_s,
+        max_power_w=settings.pipeline.max_power_w,
+    )

@@ -154,6 +154,41 @@ def _is_aes_key(text: str) -> bool:
         return False
 
 
+class PipelineSettings(_Section, frozen=True):
+    """Validation and aggregation of readings."""
+
+    trend_windows_s: list[Annotated[int, msgspec.Meta(ge=1, le=86_400)]] = msgspec.field(
+        default_factory=lambda: [60, 900]
+    )
+    consumption_interval_s: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 900
+    max_clock_skew_s: PositiveSeconds = 300.0
+    max_power_w: Annotated[float, msgspec.Meta(gt=0)] = 1_000_000.0
+
+
+class AlertRuleSettings(_Section, frozen=True):
+    """One alert rule (see docs/pipeline.md)."""
+
+    name: Annotated[str, msgspec.Meta(pattern=_NAME, description=_NAME_TEXT)]
+    kind: Literal["above", "below", "outside", "rate", "silent"]
+    metric: str = ""
+    low: float | None = None
+    high: float | None = None
+    limit: float | None = None
+    minutes: PositiveSeconds = 5.0
+    severity: Literal["info", "warning", "critical"] = "warning"
+    meters: list[str] = msgspec.field(default_factory=lambda: ["*"])
+
+
+def _default_alerts() -> list[AlertRuleSettings]:
+    return [
+        # 230 V +/- 10 % (EN 50160)
+        AlertRuleSettings(
+            name="voltage_band", kind="outside", metric="voltage_*_v", low=207.0, high=253.0
+        ),
+        AlertRuleSettings(name="meter_silent", kind="silent", minutes=5.0, severity="critical"),
+    ]
+
+
 class Settings(_Section, frozen=True):
     """Everything a site is configured with."""
 
@@ -165,6 +200,8 @@ class Settings(_Section, frozen=True):
     demo: DemoSettings = DemoSettings()
     meters: list[MeterConfig] = msgspec.field(default_factory=list)
     profiles: list[str] = msgspec.field(default_factory=list)
+    pipeline: PipelineSettings = PipelineSettings()
+    alerts: list[AlertRuleSettings] = msgspec.field(default_factory=_default_alerts)
 
     def check(self, source: str) -> None:
         """Rules that span keys or that a type cannot say.

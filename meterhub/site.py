@@ -6,8 +6,27 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
-from meterhub._meters import load_profiles, meter_spec
-from meterhub.actors import HeartbeatActor, ReadingLogger
+from meterhub._meters import (
+    alert_rules,
+    device_directory,
+    load_profiles,
+    meter_spec,
+    validation_rules,
+)
+from meterhub.actors import (
+    AggregatorActor,
+    AlertEngine,
+    AlerterActor,
+    ConsumptionTracker,
+    DeviceDirectory,
+    EnricherActor,
+    HeartbeatActor,
+    ReadingLogger,
+    TrendTracker,
+    Validator,
+    ValidatorActor,
+)
+from meterhub.actors._stages import ENRICHER
 from meterhub.platform import (
     ActorMetrics,
     ActorSpec,
@@ -73,12 +92,31 @@ class Site:
     async def _spawn_components(self) -> None:
         # sinks first, intake last: shutdown runs in reverse, so the meters stop first
         # and everything they produced drains through the rest
-        await self.system.spawn(ActorSpec("reading-log", ReadingLogger, mailbox_capacity=1024))
-        profiles = load_profiles(self.settings)
-        for index, meter in enumerate(self.settings.meters):
-            await self.system.spawn(meter_spec(meter, index, profiles))
-        interval = self.settings.demo.heartbeat_interval
-        await self.system.spawn(
+        settings, spawn = self.settings, self.system.spawn
+        pipeline = settings.pipeline
+        await spawn(ActorSpec("reading-log", ReadingLogger, mailbox_capacity=1024))
+        trends = tuple(pipeline.trend_windows_s)
+        await spawn(ActorSpec("aggregator", lambda: AggregatorActor(
+            TrendTracker(trends), ConsumptionTracker(pipeline.consumption_interval_s)),
+            mailbox_capacity=4096))  # fmt: skip
+        rules, meter_ids = alert_rules(settings), [m.id for m in settings.meters]
+        await spawn(ActorSpec("alerter", lambda: AlerterActor(AlertEngine(rules), meter_ids),
+                              mailbox_capacity=4096))  # fmt: skip
+        directory = device_directory(settings)
+
+        async def load_directory() -> DeviceDirectory:
+            return directory
+
+        await spawn(ActorSpec(ENRICHER, lambda: EnricherActor(load_directory),
+                              mailbox_capacity=4096))  # fmt: skip
+        checks = validation_rules(settings)
+        await spawn(ActorSpec("validator", lambda: ValidatorActor(Validator(checks)),
+                              mailbox_capacity=4096))  # fmt: skip
+        profiles = load_profiles(settings)
+        for index, meter in enumerate(settings.meters):
+            await spawn(meter_spec(meter, index, profiles))
+        interval = settings.demo.heartbeat_interval
+        await spawn(
             ActorSpec(
                 "heartbeat",
                 lambda: HeartbeatActor(interval),

@@ -1,6 +1,6 @@
 """Domain actors that wire the adapters into the runtime."""
 
-from meterhub.actors._alert_rules import DEFAULT_RULES, AlertEngine, AlertRule
+from meterhub.actors._alert_rules import AlertEngine, AlertRule
 from meterhub.actors._consumption import ConsumptionTracker
 from meterhub.actors._derived import (
     AggregatorActor,
@@ -33,7 +33,6 @@ from meterhub.actors._validation import DEFAULT_RANGES, RangeRule, ValidationRul
 
 __all__ = [
     "DEFAULT_RANGES",
-    "DEFAULT_RULES",
     "HEARTBEAT_TOPIC",
     "AggregatorActor",
     "AlertCommand",

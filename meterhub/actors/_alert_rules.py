@@ -54,16 +54,10 @@ class AlertRule:
         return any(fnmatch.fnmatchcase(meter_id, pattern) for pattern in self.meters)
 
 
-DEFAULT_RULES: tuple[AlertRule, ...] = (
-    AlertRule("voltage_band", "outside", "voltage_*_v", low=207.0, high=253.0),  # 230 V ±10 %
-    AlertRule("meter_silent", "silent", minutes=5.0, severity=Severity.CRITICAL),
-)
-
-
 class AlertEngine:
     """Evaluates rules and keeps each alert's life cycle."""
 
-    def __init__(self, rules: Sequence[AlertRule] = DEFAULT_RULES) -> None:
+    def __init__(self, rules: Sequence[AlertRule]) -> None:
         self.rules = tuple(rules)
         self._open: dict[tuple[str, str, str], Alert] = {}  # (rule, meter, metric) -> alert
         self._by_id: dict[str, Alert] = {}
