@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -45,16 +46,34 @@ def octets_text(raw: bytes) -> str:
     return raw.decode("ascii")
 
 
-def _valid_fields(raw: bytes) -> bool:
-    month, day, weekday, hour, minute, second, hundredths = raw[2:9]
+# year(2) month day weekday hour minute second hundredths deviation(int16) clock-status
+_DATETIME = struct.Struct(">HBBBBBBBhB")
+_UNSPECIFIED = 0xFF
+_ZONES: dict[int, timezone] = {}
+
+
+def _zone(deviation: int) -> timezone | None:
+    if deviation == _DEVIATION_UNSPECIFIED:
+        return None
+    zone = _ZONES.get(deviation)
+    if zone is None:
+        # At most 1801 deviations pass the range check, so the memo stays small.
+        zone = _ZONES[deviation] = timezone(timedelta(minutes=-deviation))
+    return zone
+
+
+def _valid_fields(fields: tuple[int, ...]) -> bool:
+    year, month, day, weekday, hour, minute, second, hundredths, deviation, _ = fields
     return (
         1 <= month <= 12  # noqa: PLR2004
         and 1 <= day <= 31  # noqa: PLR2004
-        and (1 <= weekday <= 7 or weekday == 0xFF)  # noqa: PLR2004
+        and (1 <= weekday <= 7 or weekday == _UNSPECIFIED)  # noqa: PLR2004
         and hour < 24  # noqa: PLR2004
         and minute < 60  # noqa: PLR2004
-        and (second < 60 or second == 0xFF)  # noqa: PLR2004
-        and (hundredths < 100 or hundredths == 0xFF)  # noqa: PLR2004
+        and (second < 60 or second == _UNSPECIFIED)  # noqa: PLR2004
+        and (hundredths < 100 or hundredths == _UNSPECIFIED)  # noqa: PLR2004
+        and year != _YEAR_UNSPECIFIED
+        and (deviation == _DEVIATION_UNSPECIFIED or abs(deviation) <= _MAX_DEVIATION)
     )
 
 
@@ -65,19 +84,23 @@ def cosem_datetime(raw: bytes) -> datetime | None:
     minutes) clock-status. Local time = UTC - deviation, so the UTC offset is
     -deviation; deviation 0x8000 ("not specified") gives naive local time.
     """
-    if len(raw) != _DATETIME_LEN or not _valid_fields(raw):
+    if len(raw) != _DATETIME_LEN:
         return None
-    year = int.from_bytes(raw[0:2], "big")
-    deviation = int.from_bytes(raw[9:11], "big", signed=True)
-    if year == _YEAR_UNSPECIFIED or (
-        deviation != _DEVIATION_UNSPECIFIED and abs(deviation) > _MAX_DEVIATION
-    ):
+    fields = _DATETIME.unpack(raw)
+    if not _valid_fields(fields):
         return None
-    second = 0 if raw[7] == 0xFF else raw[7]  # noqa: PLR2004
-    micro = 0 if raw[8] == 0xFF else raw[8] * 10_000  # noqa: PLR2004
-    tz = None if deviation == _DEVIATION_UNSPECIFIED else timezone(timedelta(minutes=-deviation))
+    year, month, day, _, hour, minute, second, hundredths, deviation, _ = fields
     try:
-        return datetime(year, raw[2], raw[3], raw[5], raw[6], second, micro, tzinfo=tz)
+        return datetime(
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            0 if second == _UNSPECIFIED else second,
+            0 if hundredths == _UNSPECIFIED else hundredths * 10_000,
+            tzinfo=_zone(deviation),
+        )
     except ValueError:
         return None
 

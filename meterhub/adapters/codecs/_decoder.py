@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from meterhub.adapters.codecs._detect import Format, detect_format
-from meterhub.adapters.codecs._dlms import decode_apdu
+from meterhub.adapters.codecs._dlms import decode_dlms
 from meterhub.adapters.codecs._dsmr import decode_dsmr
 from meterhub.adapters.codecs._dsmr_framer import DsmrFramer
 from meterhub.adapters.codecs._errors import DecodeError
 from meterhub.adapters.codecs._hdlc import HdlcFramer
 from meterhub.adapters.codecs._mbus import MbusFramer
 from meterhub.adapters.codecs._profiles import default_registry
+from meterhub.adapters.codecs._shape import ShapeCache
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -86,6 +87,8 @@ class MeterDecoder:
         self._fmt: Format | None = None if fmt == "auto" else fmt
         self._framer: Framer | None = None if fmt == "auto" else self._make(fmt)
         self._pending = bytearray()
+        # Objects are rebuilt by the full walk only; values-only decoding learns layouts.
+        self._shapes = None if include_objects else ShapeCache(self._registry)
 
     @property
     def format(self) -> Format | None:
@@ -171,15 +174,27 @@ class MeterDecoder:
             return decode_dsmr(
                 payload, registry=self._registry, include_objects=self._include_objects
             )
-        return decode_apdu(
+        return decode_dlms(
             payload,
             fmt=fmt,
             key=self._key,
             auth_key=self._auth_key,
-            profiles=self._registry,
+            registry=self._registry,
             ek_only=self._ek_only,
             include_objects=self._include_objects,
+            shapes=self._shapes,
         )
+
+    def statistics(self) -> dict[str, int]:
+        """Report the layout cache: telegrams decoded from a known shape, misses, shapes."""
+        shapes = self._shapes
+        if shapes is None:
+            return {"shape_hits": 0, "shape_misses": 0, "shapes_learned": 0}
+        return {
+            "shape_hits": shapes.hits,
+            "shape_misses": shapes.misses,
+            "shapes_learned": shapes.learned,
+        }
 
 
 def iter_decode(

@@ -19,11 +19,15 @@ from meterhub.adapters.codecs._dsmr import decode_dsmr
 from meterhub.adapters.codecs._errors import DecodeError
 from meterhub.adapters.codecs._mapping import map_entries, map_layout
 from meterhub.adapters.codecs._profiles import default_registry
+from meterhub.adapters.codecs._shape import Sample
 from meterhub.adapters.codecs._telegram import Telegram, TelegramFormat
 from meterhub.adapters.codecs._walker import walk_body
 
 if TYPE_CHECKING:
+    from meterhub.adapters.codecs._mapping import Resolver
     from meterhub.adapters.codecs._profiles import ProfileRegistry
+    from meterhub.adapters.codecs._shape import ShapeCache
+    from meterhub.adapters.codecs._walker import Entry
 
 _DSMR_START = 0x2F  # "/": DSMR text inside a ciphered APDU (Energienetze Steiermark)
 
@@ -35,12 +39,19 @@ def _notification(
     security: SecuredApdu | None,
     *,
     include_objects: bool,
+    shapes: ShapeCache | None = None,
 ) -> Telegram:
-    header = parse_notification_header(plaintext)
     title = security.system_title if security is not None else None
+    counter = security.frame_counter if security is not None else None
+    if shapes is not None:
+        known = shapes.decode(plaintext, title, fmt, counter)
+        if known is not None:
+            return known
+    header = parse_notification_header(plaintext)
     start = header.body_offset
     count, first = peek_body(plaintext, start)
     profile = registry.select("dlms", title, count, first)
+    walked: tuple[list[Entry], int, Resolver] | None = None
     if profile is not None and profile.layout and count is not None:
         body, end = parse_data(plaintext, start)
         assert isinstance(body, list)  # noqa: S101 - peek_body saw a sequence
@@ -49,9 +60,10 @@ def _notification(
         entries, trailing, end = walk_body(plaintext, start)
         resolver = registry.resolver(profile)
         mapped = map_entries(entries, trailing, resolver, keep_objects=include_objects)
+        walked = entries, trailing, resolver
     check_end(plaintext, end)
     stamp = cosem_datetime(header.date_time) if header.date_time else None
-    return Telegram(
+    telegram = Telegram(
         format=fmt,
         meter_number=mapped.meter_number,
         timestamp=stamp or mapped.timestamp,
@@ -59,9 +71,14 @@ def _notification(
         units=mapped.units,
         objects=mapped.objects,
         system_title=title.hex().upper() if title is not None else None,
-        frame_counter=security.frame_counter if security is not None else None,
+        frame_counter=counter,
         profile=profile.name if profile is not None else "cosem",
     )
+    if shapes is not None and walked is not None and shapes.wants():
+        entries, trailing, resolver = walked
+        sample = Sample(plaintext, header, entries, trailing, resolver, profile, title, telegram)
+        shapes.learn(sample)
+    return telegram
 
 
 def _plaintext(
@@ -70,6 +87,7 @@ def _plaintext(
     registry: ProfileRegistry,
     *,
     include_objects: bool,
+    shapes: ShapeCache | None,
 ) -> Telegram:
     plaintext = security.plaintext
     unchecked = security.encrypted and not security.verified
@@ -90,7 +108,9 @@ def _plaintext(
             )
         raise DecodeError("unsupported", f"ciphered APDU holds type 0x{first & 0xFF:02X}")
     try:
-        return _notification(plaintext, fmt, registry, security, include_objects=include_objects)
+        return _notification(
+            plaintext, fmt, registry, security, include_objects=include_objects, shapes=shapes
+        )
     except DecodeError as exc:
         if unchecked and exc.reason == "malformed":
             detail = f"decrypted data does not parse ({exc.detail}): the key is probably wrong"
@@ -123,12 +143,41 @@ def decode_apdu(
         DecodeError: for any reason the APDU cannot be decoded.
     """
     registry = profiles if profiles is not None else default_registry()
+    return decode_dlms(
+        apdu,
+        fmt=fmt,
+        key=key,
+        auth_key=auth_key,
+        registry=registry,
+        ek_only=ek_only,
+        include_objects=include_objects,
+    )
+
+
+def decode_dlms(
+    apdu: bytes,
+    *,
+    fmt: TelegramFormat,
+    key: bytes | None,
+    auth_key: bytes | None,
+    registry: ProfileRegistry,
+    ek_only: bool = False,
+    include_objects: bool = False,
+    shapes: ShapeCache | None = None,
+) -> Telegram:
+    """Decode one APDU as :func:`decode_apdu` does, using and feeding a layout cache.
+
+    Raises:
+        DecodeError: for any reason the APDU cannot be decoded.
+    """
     first = apdu[0] if apdu else -1
     if first == DATA_NOTIFICATION:
-        return _notification(apdu, fmt, registry, None, include_objects=include_objects)
+        return _notification(
+            apdu, fmt, registry, None, include_objects=include_objects, shapes=shapes
+        )
     if first == GENERAL_GLO_CIPHERING:
         security = unwrap(apdu, key=key, auth_key=auth_key, ek_only=ek_only)
-        return _plaintext(security, fmt, registry, include_objects=include_objects)
+        return _plaintext(security, fmt, registry, include_objects=include_objects, shapes=shapes)
     if first < 0:
         raise DecodeError("truncated", "empty APDU")
     raise DecodeError(

@@ -188,7 +188,7 @@ def map_entries(
     values = out.values
     units = out.units
     cache = resolver.cache
-    for index, (obis, value, scaler, unit_code) in enumerate(entries):
+    for index, (obis, value, scaler, unit_code, _) in enumerate(entries):
         if obis is None:
             _loose(out, value, trailing=index == trailing, keep=keep_objects)
         elif type(value) is int or type(value) is float:

@@ -185,6 +185,8 @@ class ProfileRegistry:
         self._resolvers: dict[str | None, Resolver] = {}
         self._ordered: list[Profile] | None = None
         self._mbus: dict[str, str] | None = None
+        self.generation = 0
+        """Bumped by every :meth:`add`, so caches built from the old profiles can tell."""
         for source in extra:
             self.add(source)
 
@@ -207,6 +209,7 @@ class ProfileRegistry:
         self._resolvers.clear()
         self._ordered = None
         self._mbus = None
+        self.generation += 1
 
     @property
     def profiles(self) -> list[Profile]:
@@ -245,6 +248,23 @@ class ProfileRegistry:
                 return profile
         return None
 
+    def first_value_prefixes(
+        self, payload: PayloadKind, system_title: bytes | None, count: int | None
+    ) -> tuple[str, ...]:
+        """Return the ``first_value_prefix`` of every profile that meets its other conditions.
+
+        Only these can make :meth:`select` answer differently for another first element.
+        """
+        found: list[str] = []
+        for profile in self._matchers():
+            match = profile.match
+            if match is None or match.first_value_prefix is None:
+                continue
+            others = msgspec.structs.replace(match, first_value_prefix=None)
+            if _matches(others, payload, system_title, count, None):
+                found.append(match.first_value_prefix)
+        return tuple(found)
+
     def resolver(self, profile: Profile | None) -> Resolver:
         """Return the memoising OBIS resolver for ``profile`` layered on the globals."""
         key = profile.name if profile is not None else None
@@ -273,7 +293,8 @@ class ProfileRegistry:
         return self._mbus
 
 
-def _first_text(first: AxdrValue) -> str | None:
+def first_text(first: AxdrValue) -> str | None:
+    """Return the text a ``first_value_prefix`` is compared with (``None``: never matches)."""
     if type(first) is bytes:
         printable = first.isascii() and all(0x20 <= b < 0x7F for b in first)  # noqa: PLR2004
         return first.decode("ascii") if printable else first.hex().upper()
@@ -296,7 +317,7 @@ def _matches(
     if match.element_count is not None and count != match.element_count:
         return False
     if match.first_value_prefix is not None:
-        text = _first_text(first) if count else None
+        text = first_text(first) if count else None
         return text is not None and text.startswith(match.first_value_prefix)
     return True
 

@@ -25,8 +25,11 @@ from meterhub.adapters.codecs._axdr import (
 if TYPE_CHECKING:
     from meterhub.adapters.codecs._axdr import AxdrValue
 
-Entry = tuple[bytes | None, "AxdrValue", int | None, int | None]
-"""``(obis, value, scaler, unit_code)``; ``obis`` is ``None`` for loose elements."""
+Entry = tuple[bytes | None, "AxdrValue", int | None, int | None, int]
+"""``(obis, value, scaler, unit_code, offset)``; ``obis`` is ``None`` for loose elements.
+
+``offset`` is where the value's type tag sits, so a layout cache can find it again.
+"""
 
 _ARRAY = 0x01
 _STRUCTURE = 0x02
@@ -79,7 +82,8 @@ def _walk(buf: bytes, pos: int, count: int, depth: int, out: list[Entry]) -> tup
             and buf[pos + 8] not in _SEQUENCES
         ):
             obis = buf[pos + 2 : pos + 8]
-            value, pos = _value(buf, pos + 8)
+            at = pos + 8
+            value, pos = _value(buf, at)
             index += 2
             if (
                 index < count
@@ -90,20 +94,21 @@ def _walk(buf: bytes, pos: int, count: int, depth: int, out: list[Entry]) -> tup
                 # {scaler, unit}: IEC 62056-6-2 §4.3.2 (register attribute 3).
                 scaler = buf[pos + 3]
                 scaler = scaler - 256 if scaler > _INT8_MAX else scaler
-                append((obis, value, scaler, buf[pos + 5]))
+                append((obis, value, scaler, buf[pos + 5], at))
                 pos += 6
                 index += 1
                 loose = False
                 continue
-            append((obis, value, None, None))
+            append((obis, value, None, None, at))
             loose = False
         elif pos < size and buf[pos] in _SEQUENCES:
             pos = _sequence(buf, pos, depth, out)
             index += 1
             loose = False
         else:
+            at = pos
             value, pos = _value(buf, pos)
-            append((None, value, None, None))
+            append((None, value, None, None, at))
             index += 1
             loose = True
     return pos, loose
@@ -127,5 +132,5 @@ def walk_body(buf: bytes, pos: int) -> tuple[list[Entry], int, int]:
         end, loose = _walk(buf, start, count, 1, out)
         return out, (len(out) - 1 if loose else -1), end
     value, end = parse_data(buf, pos)
-    out.append((None, value, None, None))
+    out.append((None, value, None, None, pos))
     return out, -1, end
