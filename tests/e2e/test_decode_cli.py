@@ -116,3 +116,22 @@ def test_bad_key_argument_is_a_clear_error() -> None:
                             input=b"00", capture_output=True, timeout=60, check=False)  # fmt: skip
     assert result.returncode == 2
     assert b"--key: expected 32 hexadecimal digits" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["kaifa_flat", "kaifa_nested", "dsmr5"])
+def test_simulate_output_decodes(kind: str) -> None:
+    sim = subprocess.run([sys.executable, "-m", "meterhub.cli", "simulate", "--kind", kind,
+                          "--count", "3", "--interval", "0.01", "--meter-number", "1KFM0123456789"],
+                         capture_output=True, timeout=60, check=True)  # fmt: skip
+    key = subprocess.run([sys.executable, "-m", "meterhub.cli", "simulate", "--kind", kind,
+                          "--meter-number", "1KFM0123456789", "--show-key"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout.strip()  # fmt: skip
+    args = [] if key == "none" else ["--key", key]
+    code, out, err = decode(sim.stdout, *args)
+    assert code == 0, err
+    assert len(out) == 3
+    assert {t["meter_number"] for t in out} == {"1KFM0123456789"}
+    counters = [t.get("frame_counter") for t in out]
+    if kind != "dsmr5":
+        assert counters == sorted(counters)
+        assert len(set(counters)) == 3
