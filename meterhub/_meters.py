@@ -15,10 +15,11 @@ from meterhub.actors import (
     MeterActor,
     MeterMessage,
     MeterSetup,
+    Redecoder,
     ValidationRules,
+    Validator,
 )
 from meterhub.adapters.codecs import (
-    Format,
     FormatOrAuto,
     Match,
     MeterDecoder,
@@ -40,6 +41,8 @@ from meterhub.platform import ActorSpec, ConfigError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from meterhub.actors._meter import JournalAppender
+    from meterhub.adapters.stores import Store
     from meterhub.settings import MeterConfig, Settings
 
 
@@ -91,16 +94,15 @@ def _hex(secret: object | None) -> bytes | None:
     return bytes.fromhex(reveal()) if reveal is not None else None
 
 
-def _simulated(cfg: MeterConfig, key: bytes | None) -> tuple[Format, Callable[[], Transport]]:
+def _simulated(cfg: MeterConfig, key: bytes | None) -> Callable[[], Transport]:
     sim = cfg.simulator
     number = f"{zlib.crc32(cfg.id.encode()) % 10**12:012d}"
     meter = SimulatedMeter(
         sim.kind, number, key, seed=sim.seed, pv=sim.pv, start=datetime.now(UTC)
     )
-    fmt: Format = "dsmr" if sim.kind == "dsmr5" else "mbus"
     # spread meters over their interval as real ones are
     offset = (zlib.crc32(cfg.id.encode()) % 1000) / 1000 * sim.interval
-    return fmt, lambda: SimulatedTransport(meter, sim.interval, offset)
+    return lambda: SimulatedTransport(meter, sim.interval, offset)
 
 
 def _serial(cfg: MeterConfig, fmt: str) -> Callable[[], Transport]:
@@ -115,41 +117,58 @@ def _serial(cfg: MeterConfig, fmt: str) -> Callable[[], Transport]:
     return lambda: SerialTransport(port, line)
 
 
-def meter_spec(
+def _format(cfg: MeterConfig) -> FormatOrAuto:
+    if cfg.format == "auto" and cfg.transport == "simulator":
+        return "dsmr" if cfg.simulator.kind == "dsmr5" else "mbus"
+    return cfg.format
+
+
+def decoder_factory(
     cfg: MeterConfig, index: int, profiles: ProfileRegistry
+) -> Callable[[], MeterDecoder]:
+    """Makes the meter's decoder: its format, keys and profiles.
+
+    Raises:
+        ConfigError: the meter names an unknown profile.
+    """
+    registry = meter_profiles(cfg, index, profiles)
+    key, auth_key, fmt = _hex(cfg.key), _hex(cfg.auth_key), _format(cfg)
+    return lambda: MeterDecoder(fmt, key, auth_key, registry, ek_only=cfg.ek_only)
+
+
+def redecoder(
+    settings: Settings, profiles: ProfileRegistry, directory: DeviceDirectory
+) -> Redecoder:
+    """Decodes journal records again, for a sink catching up or for ``meterhub replay``."""
+    factories = {m.id: decoder_factory(m, i, profiles) for i, m in enumerate(settings.meters)}
+    zones = {m.id: zoneinfo.ZoneInfo(m.timezone) for m in settings.meters}
+    return Redecoder(factories, zones, Validator(validation_rules(settings)), directory)
+
+
+def meter_spec(
+    cfg: MeterConfig, index: int, profiles: ProfileRegistry, journal: JournalAppender | None = None
 ) -> ActorSpec[MeterMessage]:
     """The actor spec that reads one configured meter.
 
     Raises:
         ConfigError: the meter names an unknown profile.
     """
-    profiles = meter_profiles(cfg, index, profiles)
-    key, auth_key = _hex(cfg.key), _hex(cfg.auth_key)
-    fmt: FormatOrAuto = cfg.format
+    make_decoder = decoder_factory(cfg, index, profiles)
     if cfg.transport == "simulator":
-        detected, open_transport = _simulated(cfg, key)
-        fmt = detected if fmt == "auto" else fmt
-        transport_name = "simulator"
+        open_transport, transport_name = _simulated(cfg, _hex(cfg.key)), "simulator"
     else:
-        open_transport = _serial(cfg, fmt)
-        transport_name = "serial"
+        open_transport, transport_name = _serial(cfg, _format(cfg)), "serial"
     setup = MeterSetup(
         meter_id=cfg.id,
         open_transport=open_transport,
-        make_decoder=lambda: MeterDecoder(fmt, key, auth_key, profiles, ek_only=cfg.ek_only),
+        make_decoder=make_decoder,
         timezone=zoneinfo.ZoneInfo(cfg.timezone),
         stale_after=cfg.stale_after,
         offline_after=cfg.offline_after,
         transport_name=transport_name,
+        journal=journal,
     )
     return ActorSpec(meter_actor_name(cfg.id), lambda: MeterActor(setup), mailbox_capacity=256)
-
-
-def device_directory(settings: Settings) -> DeviceDirectory:
-    """What the configuration says about each meter (the store's registry adds more)."""
-    return DeviceDirectory(
-        {m.id: DeviceMeta(name=m.name or m.id) for m in settings.meters}
-    )
 
 
 def alert_rules(settings: Settings) -> list[AlertRule]:
@@ -176,3 +195,23 @@ def validation_rules(settings: Settings) -> ValidationRules:
         max_clock_skew_s=settings.pipeline.max_clock_skew_s,
         max_power_w=settings.pipeline.max_power_w,
     )
+
+
+async def load_directory(settings: Settings, store: Store) -> DeviceDirectory:
+    """The device registry as the enricher sees it.
+
+    The store's devices and the applications registered for their types, over the names
+    given in the configuration.
+    """
+    devices = {m.id: DeviceMeta(name=m.name or m.id) for m in settings.meters}
+    applications = await store.list_applications()
+    for device in await store.list_devices():
+        apps = [a.name for a in applications if device.device_type in a.device_types]
+        devices[device.id] = DeviceMeta(
+            name=device.name or device.id,
+            device_type=device.device_type,
+            location=device.location or None,
+            tags=list(device.tags),
+            applications=apps,
+        )
+    return DeviceDirectory(devices)

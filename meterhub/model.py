@@ -61,6 +61,17 @@ class Reading(msgspec.Struct, frozen=True, kw_only=True, tag="reading"):
     device: DeviceMeta | None = None
 
 
+class Skipped(msgspec.Struct, frozen=True, kw_only=True, tag="skipped"):
+    """A journal record that produced no reading (rejected or duplicate).
+
+    Published so that durable sinks see one message per journal record and know that
+    nothing is missing below their cursor.
+    """
+
+    meter_id: str
+    seq: int
+
+
 class Trend(msgspec.Struct, frozen=True, kw_only=True, tag="trend"):
     """Statistics of one metric of one meter over one closed window."""
 
@@ -129,4 +140,4 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True, tag="alert"):
     resolved_at: datetime | None = None
 
 
-Message = RawFrame | Reading | Trend | Consumption | Alert
+Message = RawFrame | Reading | Skipped | Trend | Consumption | Alert

@@ -179,6 +179,28 @@ class AlertRuleSettings(_Section, frozen=True):
     meters: list[str] = msgspec.field(default_factory=lambda: ["*"])
 
 
+class StorageSettings(_Section, frozen=True):
+    """Where readings are kept, and for how long."""
+
+    url: str = ""
+    """``sqlite:///path.db`` or ``postgresql://user@host/db``; empty: SQLite in data_dir."""
+    raw_days: Annotated[int, msgspec.Meta(ge=1)] = 30
+    rollup_15m_days: Annotated[int, msgspec.Meta(ge=1)] = 400
+    rollup_1d_days: Annotated[int, msgspec.Meta(ge=1)] = 3650
+    maintenance_interval_s: PositiveSeconds = 3600.0
+    batch_rows: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 5000
+    flush_interval_s: PositiveSeconds = 0.2
+
+
+class JournalSettings(_Section, frozen=True):
+    """The raw-frame journal in ``data_dir/journal``."""
+
+    retention_days: Annotated[int, msgspec.Meta(ge=1)] = 30
+    segment_mb: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
+    flush_interval_s: PositiveSeconds = 0.05
+    fsync: bool = True
+
+
 def _default_alerts() -> list[AlertRuleSettings]:
     return [
         # 230 V +/- 10 % (EN 50160)
@@ -192,6 +214,10 @@ def _default_alerts() -> list[AlertRuleSettings]:
 class Settings(_Section, frozen=True):
     """Everything a site is configured with."""
 
+    def store_url(self) -> str:
+        """The storage URL, SQLite in the data folder by default."""
+        return self.storage.url or f"sqlite:///{Path(self.data_dir) / 'meterhub.db'}"
+
     site: SiteSettings = SiteSettings()
     data_dir: Annotated[str, msgspec.Meta(min_length=1)] = "meterhub-data"
     api: ApiSettings = ApiSettings()
@@ -201,6 +227,8 @@ class Settings(_Section, frozen=True):
     meters: list[MeterConfig] = msgspec.field(default_factory=list)
     profiles: list[str] = msgspec.field(default_factory=list)
     pipeline: PipelineSettings = PipelineSettings()
+    storage: StorageSettings = StorageSettings()
+    journal: JournalSettings = JournalSettings()
     alerts: list[AlertRuleSettings] = msgspec.field(default_factory=_default_alerts)
 
     def check(self, source: str) -> None:
@@ -214,6 +242,10 @@ class Settings(_Section, frozen=True):
             raise ConfigError(
                 source, "runtime.restart.backoff_initial", "must not exceed backoff_max"
             )
+        url = self.storage.url
+        if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ConfigError(source, "storage.url",
+                              "expected sqlite:///PATH or postgresql://USER@HOST/DB")  # fmt: skip
         seen: set[str] = set()
         for index, meter in enumerate(self.meters):
             if meter.id in seen:

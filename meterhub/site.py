@@ -2,31 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from meterhub._meters import (
     alert_rules,
-    device_directory,
+    load_directory,
     load_profiles,
     meter_spec,
+    redecoder,
     validation_rules,
 )
 from meterhub.actors import (
+    SINK,
     AggregatorActor,
     AlertEngine,
     AlerterActor,
     ConsumptionTracker,
-    DeviceDirectory,
     EnricherActor,
     HeartbeatActor,
+    MaintenanceActor,
     ReadingLogger,
+    Retention,
+    StoreWriter,
     TrendTracker,
     Validator,
     ValidatorActor,
+    WriterSettings,
 )
 from meterhub.actors._stages import ENRICHER
+from meterhub.adapters.journal import Journal
+from meterhub.adapters.stores import Store, open_store
 from meterhub.platform import (
     ActorMetrics,
     ActorSpec,
@@ -42,13 +50,16 @@ if TYPE_CHECKING:
     from meterhub.settings import Settings
 
 _log = logging.getLogger(__name__)
+MIB = 1024 * 1024
 
 
 class Site:
-    """One site: its actor system, telemetry and components, as a context manager.
+    """One site: journal, store, actor system and telemetry, as a context manager.
 
-    Entering starts every component; leaving stops them gracefully (intake first,
-    then each mailbox drained, then stop hooks) within the configured deadline.
+    Entering opens the journal and the store and starts every component; leaving stops
+    the components gracefully (intake first, then each mailbox drained, the store writer
+    last), then closes the store and finally the journal, so every frame the meters
+    accepted is on disk and in the store.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -59,23 +70,35 @@ class Site:
         )
         self.telemetry = Telemetry(service=f"meterhub-{settings.site.name}")
         self.data_dir = Path(settings.data_dir)
+        journal = settings.journal
+        self.journal = Journal(
+            self.data_dir / "journal",
+            segment_bytes=journal.segment_mb * MIB,
+            flush_interval=journal.flush_interval_s,
+            fsync=journal.fsync,
+        )
+        self.store: Store = open_store(settings.store_url())
+        self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Self:
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError("data_dir", str(self.data_dir), f"cannot create: {exc}") from exc
-        await self.system.__aenter__()
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self.journal)
+            await stack.enter_async_context(self.store)
+            await self.store.migrate()
+            stack.push_async_callback(self._shutdown_telemetry)
+            await stack.enter_async_context(self.system)
             ActorMetrics(self.system, self.telemetry)
             await self._spawn_components()
-        except BaseException as exc:
-            await self.system.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
+            self._stack = stack.pop_all()
         _log.info(
             "site running",
-            extra={"site": self.settings.site.name, "actors": len(self.system.status())},
-        )
+            extra={"site": self.settings.site.name, "actors": len(self.system.status()),
+                   "store": self.settings.store_url().split("@")[-1]},
+        )  # fmt: skip
         return self
 
     async def __aexit__(
@@ -84,17 +107,33 @@ class Site:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            await self.system.__aexit__(exc_type, exc, tb)
-        finally:
-            self.telemetry.shutdown()
+        await self._stack.__aexit__(exc_type, exc, tb)
+
+    async def _shutdown_telemetry(self) -> None:
+        self.telemetry.shutdown()
 
     async def _spawn_components(self) -> None:
         # sinks first, intake last: shutdown runs in reverse, so the meters stop first
-        # and everything they produced drains through the rest
-        settings, spawn = self.settings, self.system.spawn
-        pipeline = settings.pipeline
-        await spawn(ActorSpec("reading-log", ReadingLogger, mailbox_capacity=1024))
+        # and everything they produced drains through the rest, the store writer last
+        settings, spawn, store = self.settings, self.system.spawn, self.store
+        pipeline, storage = settings.pipeline, settings.storage
+        profiles = load_profiles(settings)
+        directory = await load_directory(settings, store)
+        catch_up = redecoder(settings, profiles, directory)
+        writer = WriterSettings(batch_rows=storage.batch_rows,
+                                flush_interval=storage.flush_interval_s)  # fmt: skip
+        await spawn(ActorSpec(SINK, lambda: StoreWriter(store, self.journal, catch_up, writer),
+                              mailbox_capacity=100_000, mailbox_policy=MailboxPolicy.DROP_OLDEST,
+                              batch_limit=4096,
+                              stop_timeout=settings.runtime.shutdown_timeout))  # fmt: skip
+        retention = Retention(raw_days=storage.raw_days, rollup_15m_days=storage.rollup_15m_days,
+                              rollup_1d_days=storage.rollup_1d_days,
+                              journal_days=settings.journal.retention_days,
+                              interval_s=storage.maintenance_interval_s)  # fmt: skip
+        await spawn(ActorSpec("maintenance", lambda: MaintenanceActor(store, self.journal,
+                                                                      retention)))  # fmt: skip
+        await spawn(ActorSpec("reading-log", ReadingLogger, mailbox_capacity=1024,
+                              mailbox_policy=MailboxPolicy.DROP_OLDEST))  # fmt: skip
         trends = tuple(pipeline.trend_windows_s)
         await spawn(ActorSpec("aggregator", lambda: AggregatorActor(
             TrendTracker(trends), ConsumptionTracker(pipeline.consumption_interval_s)),
@@ -102,25 +141,13 @@ class Site:
         rules, meter_ids = alert_rules(settings), [m.id for m in settings.meters]
         await spawn(ActorSpec("alerter", lambda: AlerterActor(AlertEngine(rules), meter_ids),
                               mailbox_capacity=4096))  # fmt: skip
-        directory = device_directory(settings)
-
-        async def load_directory() -> DeviceDirectory:
-            return directory
-
-        await spawn(ActorSpec(ENRICHER, lambda: EnricherActor(load_directory),
-                              mailbox_capacity=4096))  # fmt: skip
+        await spawn(ActorSpec(ENRICHER, lambda: EnricherActor(
+            lambda: load_directory(settings, store)), mailbox_capacity=4096))  # fmt: skip
         checks = validation_rules(settings)
         await spawn(ActorSpec("validator", lambda: ValidatorActor(Validator(checks)),
                               mailbox_capacity=4096))  # fmt: skip
-        profiles = load_profiles(settings)
         for index, meter in enumerate(settings.meters):
-            await spawn(meter_spec(meter, index, profiles))
+            await spawn(meter_spec(meter, index, profiles, self.journal))
         interval = settings.demo.heartbeat_interval
-        await spawn(
-            ActorSpec(
-                "heartbeat",
-                lambda: HeartbeatActor(interval),
-                mailbox_capacity=16,
-                mailbox_policy=MailboxPolicy.DROP_OLDEST,
-            )
-        )
+        await spawn(ActorSpec("heartbeat", lambda: HeartbeatActor(interval), mailbox_capacity=16,
+                              mailbox_policy=MailboxPolicy.DROP_OLDEST))  # fmt: skip

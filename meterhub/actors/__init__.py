@@ -9,6 +9,7 @@ from meterhub.actors._derived import (
     AlertQuery,
 )
 from meterhub.actors._heartbeat import HEARTBEAT_TOPIC, Beat, HeartbeatActor
+from meterhub.actors._maintenance import MaintenanceActor, Retention
 from meterhub.actors._meter import (
     MeterActor,
     MeterMessage,
@@ -22,18 +23,21 @@ from meterhub.actors._meter import (
 )
 from meterhub.actors._meter_status import MeterState, MeterStatus
 from meterhub.actors._reading_log import ReadingLogger
+from meterhub.actors._redecode import Redecoder
 from meterhub.actors._stages import (
     DeviceDirectory,
     EnricherActor,
     ReloadDevices,
     ValidatorActor,
 )
+from meterhub.actors._store_writer import SINK, StoreWriter, WriterSettings
 from meterhub.actors._trends import TrendTracker
 from meterhub.actors._validation import DEFAULT_RANGES, RangeRule, ValidationRules, Validator
 
 __all__ = [
     "DEFAULT_RANGES",
     "HEARTBEAT_TOPIC",
+    "SINK",
     "AggregatorActor",
     "AlertCommand",
     "AlertEngine",
@@ -45,6 +49,7 @@ __all__ = [
     "DeviceDirectory",
     "EnricherActor",
     "HeartbeatActor",
+    "MaintenanceActor",
     "MeterActor",
     "MeterMessage",
     "MeterSetup",
@@ -52,12 +57,16 @@ __all__ = [
     "MeterStatus",
     "RangeRule",
     "ReadingLogger",
+    "Redecoder",
     "ReloadDevices",
+    "Retention",
     "StatusQuery",
+    "StoreWriter",
     "TrendTracker",
     "ValidationRules",
     "Validator",
     "ValidatorActor",
+    "WriterSettings",
     "decoded_topic",
     "raw_topic",
     "reading_topic",

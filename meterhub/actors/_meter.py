@@ -6,15 +6,16 @@ import dataclasses
 import random
 import time
 from datetime import UTC, datetime, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import msgspec
 
 from meterhub.actors._meter_status import MeterState, MeterStatus
 from meterhub.adapters.codecs import DecodeError, MeterDecoder, Telegram
+from meterhub.adapters.journal import JournalError
 from meterhub.adapters.transports import Transport, TransportError
-from meterhub.model import RawFrame, Reading
+from meterhub.model import RawFrame, Reading, Skipped
 from meterhub.platform import Actor, Reply, RestartPolicy
 
 if TYPE_CHECKING:
@@ -44,6 +45,18 @@ def status_topic(meter_id: str) -> str:
     return f"status/{meter_id}"
 
 
+class JournalAppender(Protocol):
+    """The journal as a meter sees it: append before decoding, get the record's seq."""
+
+    def append(self, frame: RawFrame) -> int:
+        """Buffer one frame for the disk.
+
+        Raises:
+            JournalError: the journal cannot take more (its disk is full or gone).
+        """
+        ...
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class MeterSetup:
     """Everything a meter actor needs, built by the site from the configuration.
@@ -58,6 +71,7 @@ class MeterSetup:
         offline_after: seconds without any bytes before the meter is ``offline``.
         transport_name: recorded with every raw frame (``serial``, ``simulator``).
         reconnect: backoff between attempts to reopen a broken transport.
+        journal: where raw frames go before decoding (None: not journaled).
     """
 
     meter_id: str
@@ -68,6 +82,7 @@ class MeterSetup:
     offline_after: float = 120.0
     transport_name: str = "serial"
     reconnect: RestartPolicy = RECONNECT
+    journal: JournalAppender | None = None
 
 
 class Chunk(msgspec.Struct, frozen=True):
@@ -177,26 +192,47 @@ class MeterActor(Actor[MeterMessage]):
             await self._reject(item)
             return
         meter_id, bus = self.setup.meter_id, self.context.bus
-        # the raw frame goes out before decoding: the journal must hold it even when
+        raw = RawFrame(meter_id=meter_id, transport=self.setup.transport_name,
+                       received_at=received_at, payload=item)  # fmt: skip
+        # the raw frame is journaled before decoding: the journal must hold it even when
         # this meterhub cannot decode it yet (wrong key, unknown profile)
-        await bus.publish(raw_topic(meter_id), RawFrame(
-            meter_id=meter_id, transport=self.setup.transport_name, received_at=received_at,
-            payload=item,
-        ))  # fmt: skip
+        seq = self._journal(raw)
+        await bus.publish(raw_topic(meter_id), raw)
         try:
             telegram = self._decoder.decode_payload(item)
         except DecodeError as exc:
             await self._reject(exc)
+            await self._skip(seq)
             return
         if self._is_duplicate(telegram):
             self._duplicates += 1
+            await self._skip(seq)
             return
         reading = to_reading(meter_id, telegram, received_at, self.setup.timezone)
+        if seq is not None:
+            reading = msgspec.structs.replace(reading, journal_seq=seq)
         self._readings += 1
         self._last_reading_at = received_at
         self._last_reading_mono = time.monotonic()
         await self._set_state(MeterState.ONLINE, None)
         await bus.publish(decoded_topic(meter_id), reading)
+
+    def _journal(self, raw: RawFrame) -> int | None:
+        journal = self.setup.journal
+        if journal is None:
+            return None
+        try:
+            return journal.append(raw)
+        except JournalError as exc:
+            # readiness reports the journal; the live path goes on without it
+            self._errors["journal"] = self._errors.get("journal", 0) + 1
+            self._last_error = str(exc)
+            return None
+
+    async def _skip(self, seq: int | None) -> None:
+        if seq is not None:
+            skipped = Skipped(meter_id=self.setup.meter_id, seq=seq)
+            await self.context.bus.publish(f"skipped/{self.setup.meter_id}", skipped)
 
     def _is_duplicate(self, telegram: Telegram) -> bool:
         if telegram.frame_counter is not None:

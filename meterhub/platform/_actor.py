@@ -82,6 +82,10 @@ class SystemHandle(Protocol):
         """Find a running actor by name."""
         ...
 
+    def set_health(self, component: str, problem: str | None) -> None:
+        """Report trouble that is not a crash (``None`` when it is over)."""
+        ...
+
 
 class ActorContext(Generic[M]):
     """What the runtime hands an actor: its name, its ref, the bus, background tasks."""
@@ -161,6 +165,7 @@ class ActorSpec(Generic[M]):
         mailbox_policy: ``block`` (back-pressure) or ``drop_oldest``.
         restart: when the supervisor restarts it.
         batch_limit: most messages taken from the mailbox at once.
+        stop_timeout: seconds its stop hook may take (a writer flushing needs more).
     """
 
     name: str
@@ -169,6 +174,7 @@ class ActorSpec(Generic[M]):
     mailbox_policy: MailboxPolicy = MailboxPolicy.BLOCK
     restart: RestartType = RestartType.PERMANENT
     batch_limit: int = 256
+    stop_timeout: float = 5.0
 
 
 class BatchHandler(Protocol[M]):

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 M = TypeVar("M")
 _log = logging.getLogger(__name__)
-STOP_HOOK_SECONDS = 5.0
 
 
 class Failure:
@@ -234,7 +233,7 @@ class ActorCell(Generic[M]):
         self.mailbox.wake = None
         if actor is None:
             return
-        with anyio.move_on_after(STOP_HOOK_SECONDS, shield=True):
+        with anyio.move_on_after(self.spec.stop_timeout, shield=True):
             try:
                 await actor.on_stop()
             except Exception:  # noqa: BLE001 (a failing hook must not stop the others)

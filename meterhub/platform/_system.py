@@ -54,6 +54,7 @@ class ActorSystem:
         self._state = "created"
         self._stack: contextlib.AsyncExitStack | None = None
         self._changed: anyio.Event | None = None
+        self._health: dict[str, str] = {}
 
     # -- registry (used by supervisors) -------------------------------------------------
 
@@ -74,6 +75,18 @@ class ActorSystem:
         mailbox = getattr(cell, "mailbox", None)
         if mailbox is not None:
             self.bus.unsubscribe_all(mailbox)
+
+    def set_health(self, component: str, problem: str | None) -> None:
+        """Report a component's problem (``None`` when it is fine again) for readiness.
+
+        For trouble that is not a crash: a store that is down, a journal that cannot
+        write. The component keeps running; readiness names it until it recovers.
+        """
+        if problem is None:
+            self._health.pop(component, None)
+        else:
+            self._health[component] = problem
+        self.notify_change()
 
     def notify_change(self) -> None:
         """Wake everyone waiting in ``wait_for_change`` (a child crashed, restarted...)."""
@@ -170,7 +183,7 @@ class ActorSystem:
 
     def readiness(self) -> Readiness:
         """Ready once running with no component given up on."""
-        failed = dict(self._root.failed_components)
+        failed = {**self._root.failed_components, **self._health}
         return Readiness(
             ready=self._state == "running" and not failed,
             state=self._state,

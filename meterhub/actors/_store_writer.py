@@ -1,0 +1,247 @@
+"""The durable sink: readings into the store, with the journal cursor in the same commit.
+
+Live readings arrive through a ``drop_oldest`` mailbox, so a slow or unavailable store
+never slows the meters. Every journal record produces exactly one message for the
+writer (a reading, or a ``Skipped`` note for a frame that gave none), so the writer
+knows the highest journal seq below which everything is handled, and commits that as
+its cursor together with the rows. When it sees a hole it cannot fill from the live
+path (its mailbox dropped messages, the store was down, the process was killed), it
+re-reads the journal from its cursor and decodes again; writes are idempotent on
+(meter, ts, metric), so nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import time
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+import anyio
+import msgspec
+
+from meterhub.adapters.stores import (
+    AlertRow,
+    ConsumptionRow,
+    StoreUnavailableError,
+    TrendRow,
+    rows_from_reading,
+)
+from meterhub.model import Alert, Consumption, Reading, Skipped, Trend
+from meterhub.platform import Actor, RestartPolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from meterhub.actors._redecode import Redecoder
+    from meterhub.adapters.stores import ReadingRow, Store
+    from meterhub.model import RawFrame
+
+_log = logging.getLogger(__name__)
+SINK = "store"
+T = TypeVar("T")
+RETRY = RestartPolicy(backoff_initial=0.2, backoff_max=5.0)
+
+
+class JournalReader(Protocol):
+    """What the writer needs of the journal."""
+
+    @property
+    def last_seq(self) -> int:
+        """Seq of the newest record appended."""
+        ...
+
+    async def wait_durable(self, seq: int) -> None:
+        """Until ``seq`` is on disk."""
+        ...
+
+    def read_batch(self, after: int, limit: int) -> list[tuple[int, RawFrame]]:
+        """Durable records with seq > ``after`` (blocking file I/O)."""
+        ...
+
+    def report_cursor(self, name: str, seq: int) -> None:
+        """Tell retention how far a sink got."""
+        ...
+
+
+class FlushTick(msgspec.Struct, frozen=True):
+    """Time to write what is batched."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WriterSettings:
+    """Batching and retry of the store writer."""
+
+    batch_rows: int = 5000
+    flush_interval: float = 0.2
+    gap_timeout: float = 2.0
+    catch_up_batch: int = 2000
+    retry: RestartPolicy = RETRY
+
+
+WriterMessage = Reading | Skipped | Trend | Consumption | Alert | FlushTick
+
+
+class StoreWriter(Actor[WriterMessage]):
+    """Writes readings (durably), trends, consumption and alerts to the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        journal: JournalReader,
+        redecoder: Redecoder,
+        settings: WriterSettings | None = None,
+    ) -> None:
+        self._store = store
+        self._journal = journal
+        self._redecoder = redecoder
+        self._settings = settings or WriterSettings()
+        self._cursor = 0
+        self._pending: dict[int, list[ReadingRow]] = {}
+        self._rows: list[ReadingRow] = []
+        self._derived: list[object] = []
+        self._oldest_hole_since: float | None = None
+        self._dropped_seen = 0
+        self.written = 0
+
+    async def on_start(self) -> None:
+        """Find the cursor, catch up with the journal, then follow the live path."""
+        bus, ref = self.context.bus, self.context.ref
+        for pattern in ("readings/#", "skipped/#", "trends/#", "consumption/#", "alerts/#"):
+            bus.subscribe(pattern, ref)
+        self._cursor = await self._retrying(lambda: self._store.read_cursor(SINK))
+        self._dropped_seen = self.context.ref.mailbox.dropped
+        await self._catch_up()
+        self.context.start_background(self._tick, "flush-timer")
+
+    async def _tick(self) -> None:
+        while True:
+            await anyio.sleep(self._settings.flush_interval)
+            self.context.ref.send_nowait(FlushTick())
+
+    async def handle_batch(self, messages: list[WriterMessage]) -> None:
+        """Sort messages into row batches; write when a batch is full or due."""
+        for message in messages:
+            if isinstance(message, Reading):
+                self._accept(message.journal_seq, message)
+            elif isinstance(message, Skipped):
+                self._accept(message.seq, None)
+            elif not isinstance(message, FlushTick):
+                self._derived.append(message)
+        self._advance()
+        if self._needs_catch_up():
+            await self._write()
+            await self._catch_up()
+        elif len(self._rows) >= self._settings.batch_rows or any(
+            isinstance(m, FlushTick) for m in messages
+        ):
+            await self._write()
+
+    async def handle(self, message: WriterMessage) -> None:
+        """One message (the runtime prefers ``handle_batch``)."""
+        await self.handle_batch([message])
+
+    def _accept(self, seq: int | None, reading: Reading | None) -> None:
+        if seq is None:  # not journaled (a test or a plugin): store it, no cursor
+            if reading is not None:
+                self._rows.extend(rows_from_reading(reading))
+            return
+        if seq <= self._cursor:
+            return  # already stored (caught up from the journal)
+        self._pending[seq] = rows_from_reading(reading, seq) if reading is not None else []
+
+    def _advance(self) -> None:
+        pending, cursor = self._pending, self._cursor
+        while cursor + 1 in pending:
+            cursor += 1
+            self._rows.extend(pending.pop(cursor))
+        self._cursor = cursor
+        if pending and self._oldest_hole_since is None:
+            self._oldest_hole_since = time.monotonic()
+        elif not pending:
+            self._oldest_hole_since = None
+
+    def _needs_catch_up(self) -> bool:
+        dropped = self.context.ref.mailbox.dropped
+        if dropped != self._dropped_seen:
+            self._dropped_seen = dropped
+            return True
+        since = self._oldest_hole_since
+        return since is not None and time.monotonic() - since > self._settings.gap_timeout
+
+    async def _write(self) -> None:
+        rows, self._rows = self._rows, []
+        derived, self._derived = self._derived, []
+        cursor = self._cursor
+        if rows:
+            await self._retrying(lambda: self._store.write_readings(rows, cursor=(SINK, cursor)))
+            self.written += len(rows)
+        self._journal.report_cursor(SINK, cursor)
+        if derived:
+            await self._write_derived(derived)
+
+    async def _write_derived(self, derived: Sequence[object]) -> None:
+        trends = [TrendRow(**msgspec.structs.asdict(t)) for t in derived if isinstance(t, Trend)]
+        usage = [
+            ConsumptionRow(**msgspec.structs.asdict(c))
+            for c in derived
+            if isinstance(c, Consumption)
+        ]
+        alerts = [AlertRow(**msgspec.structs.asdict(a)) for a in derived if isinstance(a, Alert)]
+        if trends:
+            await self._retrying(lambda: self._store.write_trends(trends))
+        if usage:
+            await self._retrying(lambda: self._store.write_consumption(usage))
+        for alert in alerts:
+            await self._retrying(lambda a=alert: self._store.upsert_alert(a))  # type: ignore[misc]
+
+    async def _catch_up(self) -> None:
+        """Store every journal record after the cursor, decoding it again."""
+        head = self._journal.last_seq
+        if head <= self._cursor:
+            return
+        _log.info("catching up from the journal", extra={"from_seq": self._cursor + 1,
+                                                         "to_seq": head})  # fmt: skip
+        await self._journal.wait_durable(head)
+        while self._cursor < head:
+            after, limit = self._cursor, self._settings.catch_up_batch
+            records = await anyio.to_thread.run_sync(self._journal.read_batch, after, limit)
+            if not records:
+                break
+            rows: list[ReadingRow] = []
+            for seq, frame in records:
+                reading = self._redecoder.reading(seq, frame)
+                if reading is not None:
+                    rows.extend(rows_from_reading(reading, seq))
+            self._cursor = records[-1][0]
+            self._rows.extend(rows)
+            await self._write()
+        # what the live path delivered meanwhile for seqs now stored is dropped above
+        self._pending = {s: r for s, r in self._pending.items() if s > self._cursor}
+        self._advance()
+        self._dropped_seen = self.context.ref.mailbox.dropped
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a store call until it succeeds; report the outage while it lasts."""
+        attempt = 0
+        while True:
+            try:
+                result = await call()
+            except StoreUnavailableError as exc:
+                attempt += 1
+                if attempt == 1:
+                    _log.warning("store unavailable, holding writes: %s", exc)
+                    self.context.system.set_health(SINK, f"store unavailable: {exc}")
+                await anyio.sleep(self._settings.retry.backoff(attempt, random.random()))  # noqa: S311
+                continue
+            if attempt:
+                _log.info("store available again after %d attempts", attempt)
+                self.context.system.set_health(SINK, None)
+            return result
+
+    async def on_stop(self) -> None:
+        """Write what is left; fill any hole from the journal (the meters stopped)."""
+        self._advance()
+        await self._write()
+        await self._catch_up()

@@ -1,0 +1,150 @@
+"""The rows a store reads and writes: frozen msgspec Structs, times timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from meterhub.model import Reading  # noqa: TC001 - used at runtime by rows_from_reading
+
+QualityName = Literal["good", "suspect", "invalid"]
+TsSource = Literal["meter", "received"]
+Agg = Literal["avg", "min", "max", "sum", "last"]
+ConsumptionFlag = Literal["measured", "interpolated", "missing"]
+Period = Literal["hour", "day", "month"]
+Severity = Literal["info", "warning", "critical"]
+AlertState = Literal["open", "acknowledged", "resolved"]
+
+
+class ReadingRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One value of one metric of one meter at one instant (the storage key)."""
+
+    meter_id: str
+    ts: datetime
+    metric: str
+    value: float
+    quality: QualityName = "good"
+    quality_rule: str | None = None
+    journal_seq: int | None = None
+    ts_source: TsSource = "meter"
+    decode_status: str = "ok"
+
+
+class BucketRow(msgspec.Struct, frozen=True, kw_only=True):
+    """An aggregate of one meter's metric over one time bucket.
+
+    ``count`` is the number of raw readings behind the value, also when it was served
+    from a rollup tier.
+    """
+
+    meter_id: str
+    metric: str
+    bucket_start: datetime
+    value: float
+    count: int
+
+
+class TrendRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A windowed aggregate the pipeline computed (keyed by meter, metric, window)."""
+
+    meter_id: str
+    metric: str
+    window_s: int
+    window_start: datetime
+    avg: float
+    min: float
+    max: float
+    last: float
+    count: int
+
+
+class ConsumptionRow(msgspec.Struct, frozen=True, kw_only=True):
+    """Energy used in one interval, derived by the pipeline from a counter."""
+
+    meter_id: str
+    metric: str
+    interval_start: datetime
+    interval_s: int
+    wh: float
+    flag: ConsumptionFlag = "measured"
+
+
+class ConsumptionPeriod(msgspec.Struct, frozen=True, kw_only=True):
+    """Energy summed over one calendar period; seconds say how it was obtained.
+
+    ``period_start`` is the UTC instant at which the period starts in the requested
+    time zone (a Vienna month starts at 23:00 or 22:00 UTC the day before).
+    """
+
+    period_start: datetime
+    wh: float
+    measured_s: int
+    interpolated_s: int
+    missing_s: int
+
+
+class Device(msgspec.Struct, frozen=True, kw_only=True):
+    """A device known to the site. Meter keys are deliberately not part of it."""
+
+    id: str
+    name: str
+    device_type: str
+    location: str = ""
+    tags: list[str] = msgspec.field(default_factory=list)
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeviceType(msgspec.Struct, frozen=True, kw_only=True):
+    """A kind of device and the canonical metrics it reports."""
+
+    name: str
+    description: str = ""
+    metrics: list[str] = msgspec.field(default_factory=list)
+
+
+class Application(msgspec.Struct, frozen=True, kw_only=True):
+    """A group of device types served together (for example "heat pumps")."""
+
+    name: str
+    description: str = ""
+    device_types: list[str] = msgspec.field(default_factory=list)
+
+
+class AlertRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One alert raised by a rule, with its life-cycle timestamps."""
+
+    id: str
+    rule: str
+    meter_id: str
+    severity: Severity
+    state: AlertState
+    message: str
+    value: float | None = None
+    opened_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+
+def rows_from_reading(reading: Reading, journal_seq: int | None = None) -> list[ReadingRow]:
+    """Explode one telegram's :class:`~meterhub.model.Reading` into storage rows."""
+    rule = ",".join(reading.quality_rules) or None
+    source: TsSource = "received" if reading.ts_source == "received" else "meter"
+    quality: QualityName = reading.quality.value
+    return [
+        ReadingRow(
+            meter_id=reading.meter_id,
+            ts=reading.ts,
+            metric=metric,
+            value=float(value),
+            quality=quality,
+            quality_rule=rule,
+            journal_seq=journal_seq,
+            ts_source=source,
+        )
+        for metric, value in reading.values.items()
+    ]

@@ -1,0 +1,250 @@
+"""Synchronous SQLite work for schema, readings and their queries.
+
+Every function takes the store's one connection and runs on its worker thread; the
+connection is in autocommit mode and transactions are explicit (``BEGIN IMMEDIATE``
+takes the write lock up front, so a transaction never fails half-way on a lock upgrade).
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from meterhub.adapters.stores._migrations import load_migrations
+from meterhub.adapters.stores._rows import BucketRow, ReadingRow
+from meterhub.adapters.stores._time import DAY_S, from_us, require_utc, to_us
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Iterator, Sequence
+    from datetime import datetime
+
+    from meterhub.adapters.stores._rows import Agg
+    from meterhub.adapters.stores._store import PageKey
+
+_DAY_US = DAY_S * 1_000_000
+_READING_COLS = (
+    "meter_id, metric, ts, value, quality, quality_rule, journal_seq, ts_source, decode_status"
+)
+# ON CONFLICT DO NOTHING, not INSERT OR IGNORE: OR IGNORE would also silently drop rows
+# that break a CHECK or NOT NULL constraint, and a bad row must fail the batch instead.
+_INSERT_READING = (
+    f"INSERT INTO readings ({_READING_COLS}) VALUES (?,?,?,?,?,?,?,?,?) "  # noqa: S608
+    "ON CONFLICT (meter_id, metric, ts) DO NOTHING"
+)
+_UPSERT_LATEST = (
+    f"INSERT INTO readings_latest ({_READING_COLS}) VALUES (?,?,?,?,?,?,?,?,?) "  # noqa: S608
+    "ON CONFLICT (meter_id, metric) DO UPDATE SET ts = excluded.ts, value = excluded.value, "
+    "quality = excluded.quality, quality_rule = excluded.quality_rule, "
+    "journal_seq = excluded.journal_seq, ts_source = excluded.ts_source, "
+    "decode_status = excluded.decode_status "
+    # Strictly newer only: a row with the latest ts already exists, so an equal ts is
+    # a replay and must not replace what was stored first.
+    "WHERE excluded.ts > readings_latest.ts"
+)
+_UPSERT_CURSOR = (
+    "INSERT INTO sink_cursors (sink, seq, updated_at) VALUES (?, ?, ?) "
+    # Monotonic: replaying an older span must not move a sink's cursor back.
+    "ON CONFLICT (sink) DO UPDATE SET seq = max(seq, excluded.seq), "
+    "updated_at = excluded.updated_at"
+)
+
+# Bucket start with floor division that is also right before 1970 (SQLite's % and /
+# truncate toward zero).
+_BUCKET = "({col} - ((({col} % :b) + :b) % :b))"
+
+_RAW_AGG: dict[str, str] = {
+    "avg": "avg(value), 0",
+    "min": "min(value), 0",
+    "max": "max(value), 0",
+    "sum": "sum(value), 0",
+    # SQLite takes a bare column from the row that holds the single max(): the last one.
+    "last": "value, max(ts)",
+}
+_ROLLUP_AGG: dict[str, str] = {
+    # Count-weighted, so an hour built from four quarter-hours equals the raw average.
+    "avg": "sum(sum) / sum(count), 0",
+    "min": "min(min), 0",
+    "max": "max(max), 0",
+    "sum": "sum(sum), 0",
+    # The last value of the newest rollup period in the bucket is the bucket's last.
+    "last": "last, max(period_start)",
+}
+
+
+@contextmanager
+def transaction(con: sqlite3.Connection) -> Iterator[None]:
+    """Run the block in one write transaction; roll back on any error."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def migrate(con: sqlite3.Connection) -> int:
+    """Apply pending migrations, each in its own transaction; return the version."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+    )
+    applied = {row[0] for row in con.execute("SELECT version FROM schema_migrations")}
+    for migration in load_migrations("sqlite"):
+        if migration.version in applied:
+            continue
+        try:
+            # executescript cannot take parameters; the transaction it opens stays
+            # open, so the version row below commits together with the schema.
+            con.executescript("BEGIN IMMEDIATE;\n" + migration.sql)
+            con.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, int(time.time())),
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+    row = con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def _reading_params(row: ReadingRow) -> tuple[Any, ...]:
+    return (
+        row.meter_id,
+        row.metric,
+        to_us(require_utc(row.ts, "ReadingRow.ts")),
+        row.value,
+        row.quality,
+        row.quality_rule,
+        row.journal_seq,
+        row.ts_source,
+        row.decode_status,
+    )
+
+
+def write_readings(
+    con: sqlite3.Connection, rows: Sequence[ReadingRow], cursor: tuple[str, int] | None
+) -> int:
+    """Insert new rows, refresh latest values and dirty days, commit the cursor."""
+    params = [_reading_params(row) for row in rows]
+    newest: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for p in params:
+        key = (p[0], p[1])
+        held = newest.get(key)
+        if held is None or p[2] > held[2]:
+            newest[key] = p
+    days = {(p[2] // _DAY_US,) for p in params}
+    with transaction(con):
+        inserted = con.executemany(_INSERT_READING, params).rowcount
+        con.executemany(_UPSERT_LATEST, list(newest.values()))
+        con.executemany("INSERT OR IGNORE INTO rollup_dirty (day) VALUES (?)", sorted(days))
+        if cursor is not None:
+            con.execute(_UPSERT_CURSOR, (cursor[0], cursor[1], int(time.time())))
+    return int(inserted)
+
+
+def read_cursor(con: sqlite3.Connection, sink: str) -> int:
+    """Committed journal position of ``sink``."""
+    row = con.execute("SELECT seq FROM sink_cursors WHERE sink = ?", (sink,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _row(values: tuple[Any, ...]) -> ReadingRow:
+    return ReadingRow(
+        meter_id=str(values[0]),
+        metric=str(values[1]),
+        ts=from_us(int(values[2])),
+        value=float(values[3]),
+        quality=values[4],
+        quality_rule=values[5],
+        journal_seq=values[6],
+        ts_source=values[7],
+        decode_status=str(values[8]),
+    )
+
+
+def _filters(meters: list[str] | None, metrics: list[str] | None, args: dict[str, object]) -> str:
+    # Lists are bound as one JSON parameter each, so the SQL text never varies with
+    # the number (or content) of ids the caller passes.
+    sql = ""
+    if meters is not None:
+        sql += " AND meter_id IN (SELECT value FROM json_each(:meters))"
+        args["meters"] = msgspec.json.encode(meters).decode()
+    if metrics is not None:
+        sql += " AND metric IN (SELECT value FROM json_each(:metrics))"
+        args["metrics"] = msgspec.json.encode(metrics).decode()
+    return sql
+
+
+def query_readings(
+    con: sqlite3.Connection,
+    *,
+    meters: list[str] | None,
+    metrics: list[str] | None,
+    start: datetime,
+    end: datetime,
+    limit: int,
+    after: PageKey | None,
+) -> list[ReadingRow]:
+    """One keyset page of rows ordered by (ts, meter_id, metric)."""
+    args: dict[str, object] = {"start": to_us(start), "end": to_us(end), "limit": limit}
+    sql = f"SELECT {_READING_COLS} FROM readings WHERE ts >= :start AND ts < :end"  # noqa: S608
+    sql += _filters(meters, metrics, args)
+    if after is not None:
+        sql += " AND (ts, meter_id, metric) > (:a_ts, :a_meter, :a_metric)"
+        args.update(a_ts=to_us(after[0]), a_meter=after[1], a_metric=after[2])
+    sql += " ORDER BY ts, meter_id, metric LIMIT :limit"
+    return [_row(r) for r in con.execute(sql, args)]
+
+
+def query_bucket_segment(
+    con: sqlite3.Connection,
+    *,
+    tier: str,
+    meters: list[str] | None,
+    metrics: list[str] | None,
+    start: datetime,
+    end: datetime,
+    bucket_s: int,
+    agg: Agg,
+) -> list[BucketRow]:
+    """Aggregate one segment of a bucket query from one tier."""
+    args: dict[str, object] = {"start": to_us(start), "end": to_us(end), "b": bucket_s * 1_000_000}
+    if tier == "raw":
+        table, col, expr, count = "readings", "ts", _RAW_AGG[agg], "count(*)"
+    else:
+        table, col, expr, count = f"rollup_{tier}", "period_start", _ROLLUP_AGG[agg], "sum(count)"
+    bucket = _BUCKET.format(col=col)
+    # table, column and aggregate come from the fixed maps above, never from a caller.
+    sql = (
+        f"SELECT meter_id, metric, {bucket} AS bucket, {expr}, {count} FROM {table} "  # noqa: S608
+        f"WHERE {col} >= :start AND {col} < :end"
+    )
+    sql += _filters(meters, metrics, args)
+    sql += " GROUP BY meter_id, metric, bucket"
+    return [
+        BucketRow(
+            meter_id=r[0], metric=r[1], bucket_start=from_us(r[2]), value=float(r[3]), count=r[5]
+        )
+        for r in con.execute(sql, args)
+    ]
+
+
+def horizons(con: sqlite3.Connection) -> dict[str, datetime]:
+    """Oldest instant each pruned tier still holds."""
+    return {t: from_us(h) for t, h in con.execute("SELECT tier, horizon FROM tier_horizons")}
+
+
+def latest(con: sqlite3.Connection, meters: list[str] | None) -> list[ReadingRow]:
+    """Newest row per meter and metric."""
+    args: dict[str, object] = {}
+    sql = f"SELECT {_READING_COLS} FROM readings_latest WHERE true"  # noqa: S608
+    sql += _filters(meters, None, args)
+    sql += " ORDER BY meter_id, metric"
+    return [_row(r) for r in con.execute(sql, args)]

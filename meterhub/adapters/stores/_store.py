@@ -1,0 +1,209 @@
+"""The port every storage backend implements (and tests may fake)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, Self
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime, timedelta
+    from types import TracebackType
+
+    from meterhub.adapters.stores._rows import (
+        Agg,
+        AlertRow,
+        AlertState,
+        Application,
+        BucketRow,
+        ConsumptionPeriod,
+        ConsumptionRow,
+        Device,
+        DeviceType,
+        Period,
+        ReadingRow,
+        Severity,
+        TrendRow,
+    )
+
+PageKey = tuple["datetime", str, str]
+"""Keyset position ``(ts, meter_id, metric)`` of the last row of the previous page."""
+
+
+class Store(Protocol):
+    """Durable storage of readings, aggregates and site metadata.
+
+    Every method may raise :class:`StoreUnavailableError` (retry later) or
+    :class:`StoreError` (bad input). Times are timezone-aware; results are UTC.
+    Enter the store with ``async with`` before use; the constructor does no I/O.
+    """
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def migrate(self) -> int:
+        """Apply pending migrations and return the schema version."""
+        ...
+
+    # readings -----------------------------------------------------------------------
+
+    async def write_readings(
+        self, rows: Sequence[ReadingRow], *, cursor: tuple[str, int] | None = None
+    ) -> int:
+        """Insert rows not stored yet; commit ``cursor`` in the same transaction.
+
+        Returns:
+            How many rows were new. Replaying a batch returns 0.
+        """
+        ...
+
+    async def read_cursor(self, sink: str) -> int:
+        """Committed journal position of ``sink`` (0 if it never committed)."""
+        ...
+
+    async def query_readings(
+        self,
+        *,
+        meters: list[str] | None,
+        metrics: list[str] | None,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        after: PageKey | None = None,
+    ) -> list[ReadingRow]:
+        """Rows with ``start <= ts < end`` ordered by (ts, meter_id, metric), keyset-paged."""
+        ...
+
+    async def query_buckets(
+        self,
+        *,
+        meters: list[str] | None,
+        metrics: list[str] | None,
+        start: datetime,
+        end: datetime,
+        bucket: timedelta,
+        agg: Agg,
+    ) -> list[BucketRow]:
+        """Aggregates over epoch-aligned buckets, from the finest tier holding the range."""
+        ...
+
+    async def latest(self, meters: list[str] | None = None) -> list[ReadingRow]:
+        """The newest row per meter and metric."""
+        ...
+
+    # pipeline aggregates ------------------------------------------------------------
+
+    async def write_trends(self, rows: Sequence[TrendRow]) -> None:
+        """Insert or replace trend windows."""
+        ...
+
+    async def query_trends(
+        self,
+        *,
+        meters: list[str] | None,
+        metrics: list[str] | None,
+        window_s: int,
+        start: datetime,
+        end: datetime,
+    ) -> list[TrendRow]:
+        """Trend windows starting in ``[start, end)`` ordered by meter, metric, start."""
+        ...
+
+    async def write_consumption(self, rows: Sequence[ConsumptionRow]) -> None:
+        """Insert or replace consumption intervals."""
+        ...
+
+    async def query_consumption(
+        self,
+        meter_id: str,
+        metric: str,
+        *,
+        start: datetime,
+        end: datetime,
+        period: Period,
+        tz: str = "UTC",
+    ) -> list[ConsumptionPeriod]:
+        """Intervals starting in ``[start, end)`` summed into calendar periods of ``tz``."""
+        ...
+
+    # site metadata ------------------------------------------------------------------
+
+    async def upsert_device(self, device: Device) -> None:
+        """Create or update a device (``created_at`` of an existing one is kept)."""
+        ...
+
+    async def get_device(self, device_id: str) -> Device | None:
+        """One device, or None."""
+        ...
+
+    async def list_devices(self) -> list[Device]:
+        """All devices ordered by id."""
+        ...
+
+    async def delete_device(self, device_id: str) -> bool:
+        """Delete a device; False if it did not exist."""
+        ...
+
+    async def upsert_device_type(self, device_type: DeviceType) -> None:
+        """Create or update a device type."""
+        ...
+
+    async def list_device_types(self) -> list[DeviceType]:
+        """All device types ordered by name."""
+        ...
+
+    async def delete_device_type(self, name: str) -> bool:
+        """Delete a device type; False if it did not exist."""
+        ...
+
+    async def upsert_application(self, application: Application) -> None:
+        """Create or update an application."""
+        ...
+
+    async def list_applications(self, device_type: str | None = None) -> list[Application]:
+        """Applications ordered by name, optionally those that include ``device_type``."""
+        ...
+
+    async def delete_application(self, name: str) -> bool:
+        """Delete an application; False if it did not exist."""
+        ...
+
+    async def upsert_alert(self, alert: AlertRow) -> None:
+        """Create or update an alert (``opened_at`` of an existing one is kept)."""
+        ...
+
+    async def get_alert(self, alert_id: str) -> AlertRow | None:
+        """One alert, or None."""
+        ...
+
+    async def list_alerts(
+        self,
+        *,
+        state: AlertState | None = None,
+        severity: Severity | None = None,
+        meter: str | None = None,
+        limit: int = 100,
+    ) -> list[AlertRow]:
+        """Alerts matching every given filter, newest ``opened_at`` first."""
+        ...
+
+    # retention ----------------------------------------------------------------------
+
+    async def rollup(self, now: datetime) -> int:
+        """Bring the 15-minute and daily rollups up to date for periods closed by ``now``.
+
+        Returns:
+            How many rollup rows were written.
+        """
+        ...
+
+    async def prune(
+        self, now: datetime, *, raw_days: int, rollup_15m_days: int, rollup_1d_days: int
+    ) -> dict[str, int]:
+        """Delete rows older than each tier's retention; counts deleted rows per tier."""
+        ...
