@@ -14,7 +14,7 @@ import msgspec
 
 from meterhub import __version__
 from meterhub.cli import _decode, _simulate
-from meterhub.platform import ConfigError, configure_logging, to_display
+from meterhub.platform import ConfigError, MeterhubError, configure_logging, to_display
 from meterhub.settings import EXAMPLE_PATH, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -105,6 +105,13 @@ def _cmd_config_example(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``meterhub`` console script."""
     args = _parser().parse_args(argv)
@@ -113,6 +120,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"meterhub: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except MeterhubError as exc:
+        print(f"meterhub: error: {exc}", file=sys.stderr)
+        return 1
+    except ExceptionGroup as group:  # our errors from inside the site's task groups
+        ours, rest = group.split(MeterhubError)
+        if rest is not None or ours is None:
+            raise
+        for error in _leaves(ours):
+            kind = "configuration error" if isinstance(error, ConfigError) else "error"
+            print(f"meterhub: {kind}: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # a signal before the site installed its own handlers
         return 130
     return code

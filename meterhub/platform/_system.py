@@ -82,10 +82,15 @@ class ActorSystem:
         For trouble that is not a crash: a store that is down, a journal that cannot
         write. The component keeps running; readiness names it until it recovers.
         """
+        before = self._health.get(component)
+        if problem == before:
+            return
         if problem is None:
-            self._health.pop(component, None)
+            del self._health[component]
+            _log.info("%s recovered", component, extra={"component": component})
         else:
             self._health[component] = problem
+            _log.error("not ready: %s: %s", component, problem, extra={"component": component})
         self.notify_change()
 
     def notify_change(self) -> None:
