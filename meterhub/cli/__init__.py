@@ -13,7 +13,7 @@ import anyio
 import msgspec
 
 from meterhub import __version__
-from meterhub.cli import _decode, _simulate
+from meterhub.cli import _decode, _simulate, _store_commands
 from meterhub.platform import ConfigError, MeterhubError, configure_logging, to_display
 from meterhub.settings import EXAMPLE_PATH, Settings, load_settings
 
@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     example.set_defaults(func=_cmd_config_example)
     _decode.add_parser(commands)
     _simulate.add_parser(commands)
+    _store_commands.add_parsers(commands)
     return parser
 
 
@@ -61,6 +62,9 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, tuple[str, object]]:
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, _flag_overrides(args))
     configure_logging(settings.logging.level, settings.logging.format)
+    # asyncpg logs a traceback for every failed reconnect; the store writer already
+    # reports an outage once, with readiness
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
     source = str(args.config) if args.config else "the built-in demo configuration"
     _log.info("starting meterhub %s with %s", __version__, source)
     anyio.run(_serve, settings)
