@@ -41,6 +41,7 @@ from meterhub.platform import ActorSpec, ConfigError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from meterhub.actors import LiveBoard
     from meterhub.actors._meter import JournalAppender
     from meterhub.adapters.stores import Store
     from meterhub.settings import MeterConfig, Settings
@@ -146,7 +147,11 @@ def redecoder(
 
 
 def meter_spec(
-    cfg: MeterConfig, index: int, profiles: ProfileRegistry, journal: JournalAppender | None = None
+    cfg: MeterConfig,
+    index: int,
+    profiles: ProfileRegistry,
+    journal: JournalAppender | None = None,
+    board: LiveBoard | None = None,
 ) -> ActorSpec[MeterMessage]:
     """The actor spec that reads one configured meter.
 
@@ -167,6 +172,7 @@ def meter_spec(
         offline_after=cfg.offline_after,
         transport_name=transport_name,
         journal=journal,
+        board=board,
     )
     return ActorSpec(meter_actor_name(cfg.id), lambda: MeterActor(setup), mailbox_capacity=256)
 

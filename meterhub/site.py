@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 from meterhub._meters import (
     alert_rules,
@@ -18,11 +18,13 @@ from meterhub._meters import (
 from meterhub.actors import (
     SINK,
     AggregatorActor,
+    AlertCommand,
     AlertEngine,
     AlerterActor,
     ConsumptionTracker,
     EnricherActor,
     HeartbeatActor,
+    LiveBoard,
     MaintenanceActor,
     ReadingLogger,
     Retention,
@@ -32,21 +34,26 @@ from meterhub.actors import (
     ValidatorActor,
     WriterSettings,
 )
-from meterhub.actors._stages import ENRICHER
+from meterhub.actors._stages import ENRICHER, ReloadDevices
 from meterhub.adapters.journal import Journal
 from meterhub.adapters.stores import Store, open_store
 from meterhub.platform import (
     ActorMetrics,
     ActorSpec,
+    ActorStatus,
     ActorSystem,
+    Bus,
     ConfigError,
     MailboxPolicy,
+    Readiness,
     Telemetry,
+    ask,
 )
 
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from meterhub.model import Alert
     from meterhub.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -78,6 +85,7 @@ class Site:
             fsync=journal.fsync,
         )
         self.store: Store = open_store(settings.store_url())
+        self.board = LiveBoard()
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Self:
@@ -111,6 +119,40 @@ class Site:
 
     async def _shutdown_telemetry(self) -> None:
         self.telemetry.shutdown()
+
+    # -- the view the API is built on (meterhub.api.SiteView) ---------------------------
+
+    @property
+    def bus(self) -> Bus:
+        """The site's bus."""
+        return self.system.bus
+
+    def meter_ids(self) -> list[str]:
+        """The configured meters."""
+        return [meter.id for meter in self.settings.meters]
+
+    def actor_status(self) -> list[ActorStatus]:
+        """Every actor's snapshot."""
+        return self.system.status()
+
+    def readiness(self) -> Readiness:
+        """The runtime's readiness."""
+        return self.system.readiness()
+
+    def metrics_text(self) -> bytes:
+        """Prometheus text of the runtime's metrics."""
+        return self.telemetry.render()
+
+    async def alert_command(self, alert_id: str, action: Literal["acknowledge", "resolve"]) -> bool:
+        """Ask the alerter to change an alert's state."""
+        changed: Alert | None = await ask(
+            self.system.lookup("alerter"), lambda reply: AlertCommand(alert_id, action, reply)
+        )
+        return changed is not None
+
+    async def devices_changed(self) -> None:
+        """Make the enricher reload the registry."""
+        await self.system.lookup(ENRICHER).send(ReloadDevices())
 
     async def _spawn_components(self) -> None:
         # sinks first, intake last: shutdown runs in reverse, so the meters stop first
@@ -147,7 +189,7 @@ class Site:
         await spawn(ActorSpec("validator", lambda: ValidatorActor(Validator(checks)),
                               mailbox_capacity=4096))  # fmt: skip
         for index, meter in enumerate(settings.meters):
-            await spawn(meter_spec(meter, index, profiles, self.journal))
+            await spawn(meter_spec(meter, index, profiles, self.journal, self.board))
         interval = settings.demo.heartbeat_interval
         await spawn(ActorSpec("heartbeat", lambda: HeartbeatActor(interval), mailbox_capacity=16,
                               mailbox_policy=MailboxPolicy.DROP_OLDEST))  # fmt: skip

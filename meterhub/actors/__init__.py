@@ -9,6 +9,7 @@ from meterhub.actors._derived import (
     AlertQuery,
 )
 from meterhub.actors._heartbeat import HEARTBEAT_TOPIC, Beat, HeartbeatActor
+from meterhub.actors._live_board import LiveBoard, LiveEntry
 from meterhub.actors._maintenance import MaintenanceActor, Retention
 from meterhub.actors._meter import (
     MeterActor,
@@ -49,6 +50,8 @@ __all__ = [
     "DeviceDirectory",
     "EnricherActor",
     "HeartbeatActor",
+    "LiveBoard",
+    "LiveEntry",
     "MaintenanceActor",
     "MeterActor",
     "MeterMessage",

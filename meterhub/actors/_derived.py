@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 import msgspec
@@ -59,11 +60,17 @@ class AggregatorActor(Actor[Reading]):
             await bus.publish(f"consumption/{row.meter_id}", row)
 
 
-class AlertCommand(msgspec.Struct, frozen=True):
-    """An operator acknowledges or resolves an alert (the API sends these)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class AlertCommand:
+    """An operator acknowledges or resolves an alert (the API sends these).
+
+    The reply carries the changed alert, or None when it was unknown or not in a state
+    that allows the action.
+    """
 
     alert_id: str
-    action: str  # "acknowledge" | "resolve"
+    action: Literal["acknowledge", "resolve"]
+    reply: Reply[Alert | None] | None = None
 
 
 class AlertTick(msgspec.Struct, frozen=True):
@@ -113,6 +120,8 @@ class AlerterActor(Actor[AlerterMessage]):
             act = engine.acknowledge if message.action == "acknowledge" else engine.resolve
             changed = act(message.alert_id, now)
             changes = [changed] if changed is not None else []
+            if message.reply is not None:
+                message.reply.send(changed)
         elif isinstance(message, AlertQuery):
             message.reply.send(self._engine.active)
         for alert in changes:

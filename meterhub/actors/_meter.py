@@ -21,6 +21,8 @@ from meterhub.platform import Actor, Reply, RestartPolicy
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from meterhub.actors._live_board import LiveBoard
+
 _KEY_REASONS = frozenset({"wrong_key", "auth_tag"})
 RECONNECT = RestartPolicy(backoff_initial=0.5, backoff_max=30.0)
 
@@ -72,6 +74,7 @@ class MeterSetup:
         transport_name: recorded with every raw frame (``serial``, ``simulator``).
         reconnect: backoff between attempts to reopen a broken transport.
         journal: where raw frames go before decoding (None: not journaled).
+        board: where the meter's live state is shown to the API (None: nowhere).
     """
 
     meter_id: str
@@ -83,6 +86,7 @@ class MeterSetup:
     transport_name: str = "serial"
     reconnect: RestartPolicy = RECONNECT
     journal: JournalAppender | None = None
+    board: LiveBoard | None = None
 
 
 class Chunk(msgspec.Struct, frozen=True):
@@ -215,6 +219,8 @@ class MeterActor(Actor[MeterMessage]):
         self._last_reading_at = received_at
         self._last_reading_mono = time.monotonic()
         await self._set_state(MeterState.ONLINE, None)
+        if self.setup.board is not None:
+            self.setup.board.publish(self.status(), reading)
         await bus.publish(decoded_topic(meter_id), reading)
 
     def _journal(self, raw: RawFrame) -> int | None:
@@ -282,7 +288,10 @@ class MeterActor(Actor[MeterMessage]):
         else:
             log.info("meter %s is %s: %s", self.setup.meter_id, state.value,
                      reason or "reading", extra=fields)  # fmt: skip
-        await self.context.bus.publish(status_topic(self.setup.meter_id), self.status())
+        status = self.status()
+        if self.setup.board is not None:
+            self.setup.board.publish(status)
+        await self.context.bus.publish(status_topic(self.setup.meter_id), status)
 
     def status(self) -> MeterStatus:
         """The meter's current health."""

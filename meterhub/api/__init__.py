@@ -1,1 +1,5 @@
-"""The Litestar app: routes, live feed, auth (built by a later issue)."""
+"""The Litestar app: routes, live feed, auth."""
+
+from meterhub.api._view import SiteView
+
+__all__ = ["SiteView"]

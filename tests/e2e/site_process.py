@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -92,20 +93,51 @@ async def stored_seqs(url: str) -> tuple[int, int, int]:
     return int(rows), int(seqs), cursor
 
 
-async def expected_rows(config: Path) -> tuple[int, int]:
-    """(journal records, rows they decode to), decoding the journal like a replay."""
+async def rows_per_seq(url: str) -> dict[int, int]:
+    """journal seq -> rows stored for it (for diagnosing a mismatch)."""
+    query = "SELECT journal_seq, count(*) FROM readings GROUP BY journal_seq"
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as con:
+            return dict(con.execute(query).fetchall())
+    con = await asyncpg.connect(url)
+    try:
+        return {int(r[0]): int(r[1]) for r in await con.fetch(query)}
+    finally:
+        await con.close()
+
+
+@dataclasses.dataclass
+class JournalContents:
+    """What the journal holds, decoded as a replay would."""
+
+    records: int
+    decoded: dict[int, tuple[str, str, int]]  # seq -> (meter, ts, number of values)
+
+    def telegrams(self) -> dict[tuple[str, str], int]:
+        """(meter, ts) -> values: a telegram repeated with the same meter clock (sent twice
+        within the clock's resolution) is one reading, as the store is idempotent on
+        (meter, ts, metric)."""
+        out: dict[tuple[str, str], int] = {}
+        for meter, ts, values in self.decoded.values():
+            out.setdefault((meter, ts), values)
+        return out
+
+
+async def journal_contents(config: Path) -> JournalContents:
+    """Decode every journal record of the site in ``config``."""
     settings: Settings = load_settings(config)
     profiles = load_profiles(settings)
     async with open_store(settings.store_url()) as store:
         directory = await load_directory(settings, store)
     decode = redecoder(settings, profiles, directory)
-    records = rows = 0
+    records, decoded = 0, {}
     async with Journal(Path(settings.data_dir) / "journal") as journal:
         for seq, frame in journal.read(0):
             records += 1
             reading = decode.reading(seq, frame)
-            rows += len(reading.values) if reading is not None else 0
-    return records, rows
+            if reading is not None:
+                decoded[seq] = (reading.meter_id, reading.ts.isoformat(), len(reading.values))
+    return JournalContents(records, decoded)
 
 
 def env_with(**extra: str) -> dict[str, str]:
