@@ -150,16 +150,28 @@ def meter_spec(
     cfg: MeterConfig,
     index: int,
     profiles: ProfileRegistry,
+    *,
     journal: JournalAppender | None = None,
     board: LiveBoard | None = None,
+    transport: Callable[[], Transport] | None = None,
 ) -> ActorSpec[MeterMessage]:
     """The actor spec that reads one configured meter.
+
+    Args:
+        cfg: the meter's configuration.
+        index: its position in ``[[meters]]``, for error messages.
+        profiles: the site's profiles.
+        journal: where raw frames go before decoding.
+        board: where its live state is shown.
+        transport: a transport to use instead of the configured one (benchmarks, tests).
 
     Raises:
         ConfigError: the meter names an unknown profile.
     """
     make_decoder = decoder_factory(cfg, index, profiles)
-    if cfg.transport == "simulator":
+    if transport is not None:
+        open_transport, transport_name = transport, "injected"
+    elif cfg.transport == "simulator":
         open_transport, transport_name = _simulated(cfg, _hex(cfg.key)), "simulator"
     else:
         open_transport, transport_name = _serial(cfg, _format(cfg)), "serial"

@@ -51,8 +51,10 @@ from meterhub.platform import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     from types import TracebackType
 
+    from meterhub.adapters.transports import Transport
     from meterhub.model import Alert
     from meterhub.settings import Settings
 
@@ -69,8 +71,20 @@ class Site:
     accepted is on disk and in the store.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        transports: Mapping[str, Callable[[], Transport]] | None = None,
+    ) -> None:
+        """Prepare a site (no I/O yet).
+
+        Args:
+            settings: the site's configuration.
+            transports: meter id -> transport to use instead of the configured one, for
+                benchmarks and tests that feed meters from inside the process.
+        """
         self.settings = settings
+        self._transports = dict(transports or {})
         runtime = settings.runtime
         self.system = ActorSystem(
             policy=runtime.restart.policy(), shutdown_timeout=runtime.shutdown_timeout
@@ -189,7 +203,9 @@ class Site:
         await spawn(ActorSpec("validator", lambda: ValidatorActor(Validator(checks)),
                               mailbox_capacity=4096))  # fmt: skip
         for index, meter in enumerate(settings.meters):
-            await spawn(meter_spec(meter, index, profiles, self.journal, self.board))
+            transport = self._transports.get(meter.id)
+            await spawn(meter_spec(meter, index, profiles, journal=self.journal,
+                                  board=self.board, transport=transport))  # fmt: skip
         interval = settings.demo.heartbeat_interval
         await spawn(ActorSpec("heartbeat", lambda: HeartbeatActor(interval), mailbox_capacity=16,
                               mailbox_policy=MailboxPolicy.DROP_OLDEST))  # fmt: skip

@@ -156,11 +156,14 @@ class StoreWriter(Actor[WriterMessage]):
         while cursor + 1 in pending:
             cursor += 1
             self._rows.extend(pending.pop(cursor))
+        moved = cursor != self._cursor
         self._cursor = cursor
-        if pending and self._oldest_hole_since is None:
-            self._oldest_hole_since = time.monotonic()
-        elif not pending:
+        # the clock measures how long the *current* hole (the seq after the cursor) has
+        # been missing; readings of different meters overtake each other all the time
+        if not pending:
             self._oldest_hole_since = None
+        elif moved or self._oldest_hole_since is None:
+            self._oldest_hole_since = time.monotonic()
 
     def _needs_catch_up(self) -> bool:
         dropped = self.context.ref.mailbox.dropped

@@ -166,6 +166,8 @@ class ActorSpec(Generic[M]):
         restart: when the supervisor restarts it.
         batch_limit: most messages taken from the mailbox at once.
         stop_timeout: seconds its stop hook may take (a writer flushing needs more).
+        linger: seconds an actor that just handled messages waits for more before it
+            gives up its task (an idle actor holds none).
     """
 
     name: str
@@ -175,6 +177,7 @@ class ActorSpec(Generic[M]):
     restart: RestartType = RestartType.PERMANENT
     batch_limit: int = 256
     stop_timeout: float = 5.0
+    linger: float = 0.25
 
 
 class BatchHandler(Protocol[M]):

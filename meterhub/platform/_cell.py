@@ -19,7 +19,7 @@ import anyio
 import anyio.lowlevel
 
 from meterhub.platform._actor import Actor, ActorContext, ActorRef, ActorSpec, SystemHandle
-from meterhub.platform._errors import leaf_error
+from meterhub.platform._errors import MailboxClosedError, leaf_error
 from meterhub.platform._logging import bind_actor
 from meterhub.platform._mailbox import Mailbox
 from meterhub.platform._status import ActorState, ActorStatus
@@ -174,17 +174,24 @@ class ActorCell(Generic[M]):
     async def _drain(self, actor: Actor[M]) -> bool:
         """Handle what is queued; True when the actor parked, False when it stopped."""
         mailbox, limit = self.mailbox, self.spec.batch_limit
+        busy = False
         while True:
             batch = mailbox.take_nowait(limit)
             if batch:
+                busy = True
                 await self._process(actor, batch)
                 # a handler that never awaits must still let the loop breathe
                 await anyio.lowlevel.checkpoint()
                 continue
             if mailbox.closed:
                 return False
-            # one more look after letting upstream run: avoids parking between the
-            # messages of one burst
+            if busy and self.spec.linger > 0:
+                # an actor with steady traffic keeps its task a little while: starting
+                # a task per message would cost more than the wait
+                busy = False
+                with anyio.move_on_after(self.spec.linger):
+                    await mailbox.wait()
+                continue
             await anyio.lowlevel.checkpoint()
             if len(mailbox) or mailbox.closed:
                 continue
@@ -286,4 +293,10 @@ class ActorCell(Generic[M]):
 
 async def _in_scope(scope: anyio.CancelScope, func: Callable[[], Awaitable[None]]) -> None:
     with scope:
-        await func()
+        try:
+            await func()
+        except MailboxClosedError:
+            # the actor is stopping: its intake was cancelled just before its mailbox
+            # closed, and a send already past its last checkpoint sees the close first
+            if not scope.cancel_called:
+                raise

@@ -126,6 +126,14 @@ class Mailbox(Generic[T]):
                 waiter = self._not_full = anyio.Event()
             await waiter.wait()
 
+    async def wait(self) -> None:
+        """Until a message is queued or the mailbox is closed."""
+        while not self._items and not self._closed:
+            waiter = self._not_empty
+            if waiter is None:
+                waiter = self._not_empty = anyio.Event()
+            await waiter.wait()
+
     async def get_batch(self, limit: int) -> list[T]:
         """Take up to ``limit`` messages, waiting until at least one is there.
 
