@@ -46,6 +46,14 @@ class ApiSettings(_Section, frozen=True):
     listen: Annotated[
         str, msgspec.Meta(pattern=_LISTEN, description="HOST:PORT with a port in 1..65535")
     ] = "127.0.0.1:8080"
+    cors_origins: list[str] = msgspec.field(default_factory=list)
+    """Origins (``https://dashboard.example``) whose pages may call the API; empty: none."""
+    rate_limit_per_minute: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 600
+    """Requests per minute for each API key (each client address without a key); 0: off."""
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=100_000_000)] = 1_048_576
+    """Largest request body accepted; larger ones get 413."""
+    shutdown_timeout: PositiveSeconds = 5.0
+    """Seconds open HTTP and WebSocket connections get to finish on a graceful stop."""
 
     @property
     def host(self) -> str:

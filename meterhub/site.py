@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self
 
+import anyio
+
 from meterhub._meters import (
     alert_rules,
     load_directory,
@@ -37,6 +39,7 @@ from meterhub.actors import (
 from meterhub.actors._stages import ENRICHER, ReloadDevices
 from meterhub.adapters.journal import Journal
 from meterhub.adapters.stores import Store, open_store
+from meterhub.api import KeyStore, create_app, serve
 from meterhub.platform import (
     ActorMetrics,
     ActorSpec,
@@ -112,14 +115,23 @@ class Site:
             await stack.enter_async_context(self.store)
             await self.store.migrate()
             stack.push_async_callback(self._shutdown_telemetry)
+            # built before anything starts: a public address without API keys is refused
+            app = create_app(self, self.settings.api, KeyStore.in_data_dir(self.data_dir))
             await stack.enter_async_context(self.system)
             ActorMetrics(self.system, self.telemetry)
             await self._spawn_components()
+            # the API starts after the actors are ready and, unwinding first, stops
+            # before they drain
+            api = self.settings.api
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            await tg.start(serve, app, api.host, api.port)
+            stack.callback(tg.cancel_scope.cancel)
             self._stack = stack.pop_all()
         _log.info(
             "site running",
             extra={"site": self.settings.site.name, "actors": len(self.system.status()),
-                   "store": self.settings.store_url().split("@")[-1]},
+                   "store": self.settings.store_url().split("@")[-1],
+                   "api": f"http://{self.settings.api.listen}/schema"},
         )  # fmt: skip
         return self
 

@@ -13,7 +13,7 @@ import anyio
 import msgspec
 
 from meterhub import __version__
-from meterhub.cli import _decode, _simulate, _store_commands
+from meterhub.cli import _decode, _keys, _simulate, _store_commands
 from meterhub.platform import ConfigError, MeterhubError, configure_logging, to_display
 from meterhub.settings import EXAMPLE_PATH, Settings, load_settings
 
@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     _decode.add_parser(commands)
     _simulate.add_parser(commands)
     _store_commands.add_parsers(commands)
+    _keys.add_parser(commands)
     return parser
 
 

@@ -18,7 +18,8 @@ _current_actor: contextvars.ContextVar[str] = contextvars.ContextVar("meterhub_a
 
 # attributes every LogRecord has; anything else came in through ``extra=`` and is a field
 _STANDARD_ATTRS = frozenset(
-    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime", "actor"}
+    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
+    | {"message", "asctime", "actor", "color_message"}  # uvicorn's ANSI copy of the message
 )
 
 

@@ -1,0 +1,125 @@
+"""``/api/v1/devices``: the device registry, and each meter's live state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from litestar import Router, delete, get, post, put
+from litestar.params import FromPath, JSONBody  # noqa: TC002 (Litestar resolves them at runtime)
+
+from meterhub.adapters.stores import Device
+from meterhub.api._auth import access
+from meterhub.api._deps import View  # noqa: TC001 (Litestar resolves it at runtime)
+from meterhub.api._problems import ApiProblem, bad_param, problem_specs
+from meterhub.api._schemas import DeviceCreate, DeviceOut, DevicesOut, DeviceUpdate, Latest
+
+# The store's Device has no room for a key: we record only that one was given
+KEY_SET = "meterhub.meter_key_set"
+_RESERVED = "meterhub."
+_TAGS = ["devices"]
+
+
+def _out(device: Device) -> DeviceOut:
+    metadata = {k: v for k, v in device.metadata.items() if not k.startswith(_RESERVED)}
+    return DeviceOut(
+        id=device.id, name=device.name, device_type=device.device_type,
+        location=device.location, tags=list(device.tags), metadata=metadata,
+        meter_key_set=device.metadata.get(KEY_SET) == "true",
+        created_at=device.created_at, updated_at=device.updated_at,
+    )  # fmt: skip
+
+
+def _device(device_id: str, data: DeviceUpdate, existing: Device | None) -> Device:
+    for key in data.metadata:
+        if key.startswith(_RESERVED):
+            raise bad_param("body", f"metadata.{key}", f"keys starting {_RESERVED!r} are reserved")
+    metadata = dict(data.metadata)
+    was_set = existing is not None and existing.metadata.get(KEY_SET) == "true"
+    if (data.meter_key is None and was_set) or data.meter_key:
+        metadata[KEY_SET] = "true"
+    now = datetime.now(UTC)
+    return Device(
+        id=device_id, name=data.name or device_id, device_type=data.device_type,
+        location=data.location, tags=list(data.tags), metadata=metadata,
+        created_at=existing.created_at if existing else now, updated_at=now,
+    )  # fmt: skip
+
+
+async def _existing(view: View, device_id: str) -> Device:
+    device = await view.store.get_device(device_id)
+    if device is None:
+        raise ApiProblem(404, f"no device {device_id!r}", param=("path", "device_id"))
+    return device
+
+
+@get("/devices", opt=access("viewer"), summary="List devices")
+async def list_devices(view: View) -> DevicesOut:
+    """Every registered device, ordered by id."""
+    return DevicesOut(items=[_out(d) for d in await view.store.list_devices()])
+
+
+@post("/devices", opt=access("admin"), summary="Register a device",
+      responses=problem_specs(409))  # fmt: skip
+async def create_device(view: View, data: JSONBody[DeviceCreate]) -> DeviceOut:
+    """Register a device; 409 if the id is taken. A meter key is accepted but not used."""
+    if await view.store.get_device(data.id) is not None:
+        raise ApiProblem(409, f"device {data.id!r} exists; use PUT to change it",
+                         param=("body", "id"))  # fmt: skip
+    device = _device(data.id, data, None)
+    await view.store.upsert_device(device)
+    await view.devices_changed()
+    return _out(device)
+
+
+@get("/devices/{device_id:str}", opt=access("viewer"), summary="Get a device",
+     responses=problem_specs(404))  # fmt: skip
+async def get_device(view: View, device_id: FromPath[str]) -> DeviceOut:
+    """One device."""
+    return _out(await _existing(view, device_id))
+
+
+@put("/devices/{device_id:str}", opt=access("admin"), summary="Update a device",
+     responses=problem_specs(404))  # fmt: skip
+async def update_device(
+    view: View, device_id: FromPath[str], data: JSONBody[DeviceUpdate]
+) -> DeviceOut:
+    """Replace a device's fields; an omitted ``meter_key`` keeps whether one was set."""
+    device = _device(device_id, data, await _existing(view, device_id))
+    await view.store.upsert_device(device)
+    await view.devices_changed()
+    return _out(device)
+
+
+@delete("/devices/{device_id:str}", opt=access("admin"), summary="Delete a device",
+        responses=problem_specs(404))  # fmt: skip
+async def delete_device(view: View, device_id: FromPath[str]) -> None:
+    """Remove a device from the registry (its readings stay)."""
+    if not await view.store.delete_device(device_id):
+        raise ApiProblem(404, f"no device {device_id!r}", param=("path", "device_id"))
+    await view.devices_changed()
+
+
+@get("/devices/{device_id:str}/latest", opt=access("viewer"), summary="Latest reading and status",
+     responses=problem_specs(404))  # fmt: skip
+async def latest(view: View, device_id: FromPath[str]) -> Latest:
+    """The meter's status and latest reading from its actor's live state (not the store).
+
+    A configured meter that has not reported yet has null ``status`` and ``reading``.
+    """
+    entry = view.board.get(device_id)
+    if entry is None:
+        if device_id not in view.meter_ids():
+            raise ApiProblem(404, f"no meter {device_id!r} at this site",
+                             param=("path", "device_id"))  # fmt: skip
+        return Latest(meter_id=device_id, status=None, reading=None)
+    return Latest(meter_id=device_id, status=entry.status, reading=entry.reading)
+
+
+def devices_router() -> Router:
+    """The device routes."""
+    return Router(
+        path="/",
+        route_handlers=[list_devices, create_device, get_device, update_device, delete_device,
+                        latest],
+        tags=_TAGS,
+    )  # fmt: skip
