@@ -178,6 +178,8 @@ def bench_query(url: str, history_meters: int, days: int, requests: int) -> dict
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"latest": bench_latest(args.meters, args.repeat)}
+    if args.only == "latest":
+        return result
     sqlite_dir = Path(tempfile.mkdtemp(prefix="meterhub-apisq-"))
     result["query_sqlite"] = bench_query(f"sqlite:///{sqlite_dir / 'h.db'}", args.history_meters,
                                          args.days, args.requests)  # fmt: skip
@@ -210,4 +212,5 @@ if __name__ == "__main__":
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["latest", "all"], default="all")
     print(msgspec.json.format(msgspec.json.encode(main(parser.parse_args())), indent=2).decode())
