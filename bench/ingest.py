@@ -243,5 +243,5 @@ if __name__ == "__main__":
     parser.add_argument("--meters", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=3)
-    print(msgspec.json.format(msgspec.json.encode(anyio.run(main, parser.parse_args())),
+    print(msgspec.json.format(msgspec.json.encode(anyio.run(main, parser.parse_args(), backend_options={"use_uvloop": True})),
                               indent=2).decode())  # fmt: skip

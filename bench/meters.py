@@ -119,5 +119,5 @@ if __name__ == "__main__":
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3)
-    result = anyio.run(main, parser.parse_args())
+    result = anyio.run(main, parser.parse_args(), backend_options={"use_uvloop": True})
     print(msgspec.json.format(msgspec.json.encode(result), indent=2).decode())
