@@ -74,7 +74,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _loop_options() -> dict[str, object]:
-    """uvloop where it is installed: the same asyncio API, a faster loop."""
+    """Use uvloop where it is installed: the same asyncio API, a faster loop."""
     try:
         import uvloop  # noqa: F401, PLC0415
     except ImportError:  # pragma: no cover - it is a dependency, but optional to run
