@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
 import sqlite3
 import subprocess
@@ -138,7 +137,3 @@ async def journal_contents(config: Path) -> JournalContents:
             if reading is not None:
                 decoded[seq] = (reading.meter_id, reading.ts.isoformat(), len(reading.values))
     return JournalContents(records, decoded)
-
-
-def env_with(**extra: str) -> dict[str, str]:
-    return {**os.environ, **extra}
