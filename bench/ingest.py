@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import socket
 import sqlite3
 import statistics
 import tempfile
@@ -83,6 +84,7 @@ class ReplayTransport:
 def settings_for(data_dir: Path, url: str, meters: int) -> Settings:
     return msgspec.convert({
         "data_dir": str(data_dir),
+        "api": {"listen": f"127.0.0.1:{_free_port()}"},
         "storage": {"url": url, "batch_rows": 20000, "flush_interval_s": 0.1},
         "runtime": {"shutdown_timeout": 300},
         "logging": {"level": "WARNING"},
@@ -90,6 +92,12 @@ def settings_for(data_dir: Path, url: str, meters: int) -> Settings:
         "meters": [{"id": f"m{i}", "format": "mbus", "port": "bench", "key": f"{i:032X}"}
                    for i in range(meters)],
     }, Settings, dec_hook=_secret)  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _secret(target: type, obj: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,10 +24,17 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def write_config(tmp_path: Path, *, meters: int = 40, interval: float = 0.05,
                  store_url: str = "") -> Path:  # fmt: skip
     """A site with many fast simulated Kaifa meters: about meters/interval telegrams/s."""
-    lines = [f'data_dir = "{tmp_path / "data"}"', "[runtime]", "shutdown_timeout = 60",
+    lines = [f'data_dir = "{tmp_path / "data"}"', "[api]", f'listen = "127.0.0.1:{free_port()}"',
+             "[runtime]", "shutdown_timeout = 60",
              "[storage]", f'url = "{store_url}"', "flush_interval_s = 0.1",
              "[demo]", "heartbeat_interval = 3600"]  # fmt: skip
     for i in range(meters):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from meterhub import __version__
+from tests.e2e.site_process import free_port
 
 MHUB = [sys.executable, "-m", "meterhub.cli"]
 
@@ -53,7 +54,7 @@ def test_run_starts_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     env = {**os.environ, "METERHUB_DEMO__HEARTBEAT_INTERVAL": "0.1"}
     data_dir = tmp_path / "data"
     with subprocess.Popen(
-        [*MHUB, "run", "--data-dir", str(data_dir), "--listen", "127.0.0.1:18080"],
+        [*MHUB, "run", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{free_port()}"],
         stderr=subprocess.PIPE, text=True, env=env,
     ) as proc:  # fmt: skip
         assert proc.stderr is not None

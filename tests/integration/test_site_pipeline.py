@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Self
@@ -46,6 +47,12 @@ class FastForward:
         return self.meter.telegram(T0 + timedelta(seconds=30 * self.sent))
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def settings(tmp_path: Path) -> Settings:
     def secret(target: type, obj: object) -> object:
         if target is Secret:
@@ -54,6 +61,7 @@ def settings(tmp_path: Path) -> Settings:
 
     return msgspec.convert({
         "data_dir": str(tmp_path / "data"),
+        "api": {"listen": f"127.0.0.1:{free_port()}"},
         "storage": {"flush_interval_s": 0.05},
         "pipeline": {"trend_windows_s": [60], "consumption_interval_s": 300},
         "alerts": [{"name": "busy", "kind": "above", "metric": "power_import_w", "high": 1}],
