@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from datetime import UTC, datetime
@@ -29,12 +30,15 @@ def add_parsers(commands: Any) -> None:  # noqa: ANN401 (argparse's private subp
         help="decode a span of the journal again into the store (backfill, repair)",
         description="Re-decodes journaled raw frames with the current keys and profiles and "
         "writes the readings to the store; rows already stored are kept (writes are "
-        "idempotent). Stop the site first: the journal is locked while it runs.",
+        "idempotent) unless --overwrite replaces them. Stop the site first: the journal "
+        "is locked while it runs.",
     )
     _site_args(replay)
     replay.add_argument("--meter", help="only this meter id")
     replay.add_argument("--from", dest="start", type=_time, help="ISO 8601 time, e.g. 2026-11-01")
     replay.add_argument("--to", dest="end", type=_time, help="ISO 8601 time (exclusive)")
+    replay.add_argument("--overwrite", action="store_true",
+                        help="replace stored values too (repair after a profile fix)")  # fmt: skip
     replay.set_defaults(func=run_replay)
     migrate = commands.add_parser("migrate", help="create or upgrade the store's schema")
     _site_args(migrate)
@@ -77,13 +81,20 @@ def run_migrate(args: argparse.Namespace) -> int:
 def run_replay(args: argparse.Namespace) -> int:
     """Re-decode the chosen span into the store with a progress line on stderr."""
     settings = _settings(args)
-    done = anyio.run(_replay, settings, args.meter, args.start, args.end)
-    print(f"replayed {done[0]} frames, {done[1]} readings decoded, {done[2]} rows new")
+    done = anyio.run(_replay, settings, _Span(args.meter, args.start, args.end), args.overwrite)
+    outcome = "rows written" if args.overwrite else "rows new"
+    print(f"replayed {done[0]} frames, {done[1]} readings decoded, {done[2]} {outcome}")
     return 0
 
 
-async def _replay(settings: Settings, meter: str | None, start: datetime | None,
-                  end: datetime | None) -> tuple[int, int, int]:  # fmt: skip
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Span:
+    meter: str | None
+    start: datetime | None
+    end: datetime | None
+
+
+async def _replay(settings: Settings, span: _Span, overwrite: bool) -> tuple[int, int, int]:
     profiles = load_profiles(settings)
     async with open_store(settings.store_url()) as store, Journal(
         Path(settings.data_dir) / "journal"
@@ -93,18 +104,18 @@ async def _replay(settings: Settings, meter: str | None, start: datetime | None,
         progress = _Progress(journal.last_seq)
         frames = readings = inserted = 0
         rows: list[ReadingRow] = []
-        for seq, frame in journal.read_span(start, end, meter):
+        for seq, frame in journal.read_span(span.start, span.end, span.meter):
             frames += 1
             reading = decode.reading(seq, frame)
             if reading is not None:
                 readings += 1
                 rows.extend(rows_from_reading(reading, seq))
             if len(rows) >= BATCH:
-                inserted += await store.write_readings(rows)
+                inserted += await store.write_readings(rows, overwrite=overwrite)
                 rows = []
             progress.show(seq, frames)
         if rows:
-            inserted += await store.write_readings(rows)
+            inserted += await store.write_readings(rows, overwrite=overwrite)
         progress.done(frames)
     return frames, readings, inserted
 

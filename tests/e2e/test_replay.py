@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -87,3 +88,22 @@ def test_replay_refuses_while_the_site_holds_the_journal(tmp_path: Path) -> None
     assert result.returncode == 1
     assert "meterhub: error: " in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_replay_overwrite_repairs_wrong_values(tmp_path: Path) -> None:
+    await journal_frames(tmp_path, 10)
+    cfg = config(tmp_path, RIGHT)
+    replay(cfg)
+    db = tmp_path / "data" / "meterhub.db"
+    with sqlite3.connect(db) as con:  # a wrong value, as a broken profile would store
+        good = con.execute("SELECT value FROM readings WHERE journal_seq = 3 AND "
+                           "metric = 'voltage_l1_v'").fetchone()[0]  # fmt: skip
+        con.execute("UPDATE readings SET value = -1 WHERE journal_seq = 3")
+    assert "0 rows new" in replay(cfg)  # a plain replay keeps stored rows
+    out = replay(cfg, "--overwrite")
+    assert "replayed 10 frames, 10 readings decoded" in out
+    with sqlite3.connect(db) as con:
+        repaired = con.execute("SELECT value FROM readings WHERE journal_seq = 3 AND "
+                               "metric = 'voltage_l1_v'").fetchone()[0]  # fmt: skip
+        assert con.execute("SELECT count(*) FROM readings WHERE value = -1").fetchone()[0] == 0
+    assert repaired == good

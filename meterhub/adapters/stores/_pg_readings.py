@@ -59,7 +59,7 @@ _WRITE = """
 WITH src AS MATERIALIZED ({source}),
 ins AS (
     INSERT INTO readings ({cols}) SELECT {cols} FROM src
-    ON CONFLICT DO NOTHING RETURNING 1
+    {conflict} RETURNING 1
 ),
 lat AS (
     INSERT INTO readings_latest ({cols})
@@ -76,8 +76,23 @@ dirty AS (
 )
 SELECT count(*) FROM ins
 """
-_WRITE_STAGE = _WRITE.format(source="SELECT * FROM readings_stage", cols=_COLS)
-_WRITE_UNNEST = _WRITE.format(source=_UNNEST, cols=_COLS)
+_KEEP = "ON CONFLICT DO NOTHING"
+# replay --overwrite: a stored row takes the re-decoded values
+_REPLACE = (
+    "ON CONFLICT (meter_id, metric, ts) DO UPDATE SET value = excluded.value, "
+    "quality = excluded.quality, quality_rule = excluded.quality_rule, "
+    "journal_seq = excluded.journal_seq, ts_source = excluded.ts_source, "
+    "decode_status = excluded.decode_status"
+)
+_STAGE = "SELECT * FROM readings_stage"
+_WRITES = {
+    (method, overwrite): _WRITE.format(
+        source=_STAGE if method == "copy" else _UNNEST, cols=_COLS,
+        conflict=_REPLACE if overwrite else _KEEP,
+    )
+    for method in ("copy", "unnest")
+    for overwrite in (False, True)
+}  # fmt: skip
 
 _UPSERT_CURSOR = (
     "INSERT INTO sink_cursors (sink, seq, updated_at) VALUES ($1, $2, now()) "
@@ -112,16 +127,21 @@ async def write_readings(
     recs: list[tuple[Any, ...]],
     cursor: tuple[str, int] | None,
     method: BulkMethod,
+    *,
+    overwrite: bool = False,
 ) -> int:
-    """Write a batch and its cursor in one transaction; return rows inserted."""
+    """Write a batch and its cursor in one transaction.
+
+    Returns:
+        Rows inserted (with ``overwrite``: rows written).
+    """
+    statement = _WRITES[(method, overwrite)]
     async with con.transaction():
         if method == "copy":
             await con.copy_records_to_table("readings_stage", records=recs, columns=READING_COLS)
-            inserted = await con.fetchval(_WRITE_STAGE)
+            inserted = await con.fetchval(statement)
         else:
-            inserted = await con.fetchval(
-                _WRITE_UNNEST, *(list(c) for c in zip(*recs, strict=True))
-            )
+            inserted = await con.fetchval(statement, *(list(c) for c in zip(*recs, strict=True)))
         if cursor is not None:
             await con.execute(_UPSERT_CURSOR, cursor[0], cursor[1])
     return int(inserted)

@@ -64,9 +64,13 @@ class PostgresStore(PgSiteMethods):
     # readings -----------------------------------------------------------------------
 
     async def write_readings(
-        self, rows: Sequence[ReadingRow], *, cursor: tuple[str, int] | None = None
+        self,
+        rows: Sequence[ReadingRow],
+        *,
+        cursor: tuple[str, int] | None = None,
+        overwrite: bool = False,
     ) -> int:
-        """Insert rows not stored yet; commit ``cursor`` in the same transaction.
+        """Insert rows not stored yet (replace them with ``overwrite``); commit ``cursor``.
 
         Partitions for the batch's days are created first, in their own short
         transactions, so the write transaction holds no DDL locks.
@@ -84,7 +88,7 @@ class PostgresStore(PgSiteMethods):
                 if cursor is not None:
                     await con.execute(rd._UPSERT_CURSOR, cursor[0], cursor[1])  # noqa: SLF001
                 return 0
-            return await rd.write_readings(con, recs, cursor, self.bulk)
+            return await rd.write_readings(con, recs, cursor, self.bulk, overwrite=overwrite)
 
         return await self._call("write_readings", work)
 

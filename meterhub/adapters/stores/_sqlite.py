@@ -145,17 +145,20 @@ class SqliteStore:
     # readings -----------------------------------------------------------------------
 
     async def write_readings(
-        self, rows: Sequence[ReadingRow], *, cursor: tuple[str, int] | None = None
+        self,
+        rows: Sequence[ReadingRow],
+        *,
+        cursor: tuple[str, int] | None = None,
+        overwrite: bool = False,
     ) -> int:
-        """Insert rows not stored yet; commit ``cursor`` in the same transaction.
+        """Insert rows not stored yet (replace them with ``overwrite``); commit ``cursor``.
 
         Raises:
             StoreError: a row violates a constraint (nothing is written).
             StoreUnavailableError: the file cannot be written.
         """
-        return await self._run(
-            "write_readings", functools.partial(rd.write_readings, rows=rows, cursor=cursor)
-        )
+        write = functools.partial(rd.write_readings, rows=rows, cursor=cursor, overwrite=overwrite)
+        return await self._run("write_readings", write)
 
     async def read_cursor(self, sink: str) -> int:
         """Committed journal position of ``sink`` (0 if none).

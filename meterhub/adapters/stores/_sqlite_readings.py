@@ -35,6 +35,13 @@ _INSERT_READING = (
     f"INSERT INTO readings ({_READING_COLS}) VALUES (?,?,?,?,?,?,?,?,?) "  # noqa: S608
     "ON CONFLICT (meter_id, metric, ts) DO NOTHING"
 )
+_REPLACE_READING = (
+    f"INSERT INTO readings ({_READING_COLS}) VALUES (?,?,?,?,?,?,?,?,?) "  # noqa: S608
+    "ON CONFLICT (meter_id, metric, ts) DO UPDATE SET value = excluded.value, "
+    "quality = excluded.quality, quality_rule = excluded.quality_rule, "
+    "journal_seq = excluded.journal_seq, ts_source = excluded.ts_source, "
+    "decode_status = excluded.decode_status"
+)
 _UPSERT_LATEST = (
     f"INSERT INTO readings_latest ({_READING_COLS}) VALUES (?,?,?,?,?,?,?,?,?) "  # noqa: S608
     "ON CONFLICT (meter_id, metric) DO UPDATE SET ts = excluded.ts, value = excluded.value, "
@@ -129,9 +136,16 @@ def _reading_params(row: ReadingRow) -> tuple[Any, ...]:
 
 
 def write_readings(
-    con: sqlite3.Connection, rows: Sequence[ReadingRow], cursor: tuple[str, int] | None
+    con: sqlite3.Connection,
+    rows: Sequence[ReadingRow],
+    cursor: tuple[str, int] | None,
+    *,
+    overwrite: bool = False,
 ) -> int:
-    """Insert new rows, refresh latest values and dirty days, commit the cursor."""
+    """Insert new rows, refresh latest values and dirty days, commit the cursor.
+
+    With ``overwrite``, rows already stored take the new values.
+    """
     params = [_reading_params(row) for row in rows]
     newest: dict[tuple[str, str], tuple[Any, ...]] = {}
     for p in params:
@@ -141,7 +155,8 @@ def write_readings(
             newest[key] = p
     days = {(p[2] // _DAY_US,) for p in params}
     with transaction(con):
-        inserted = con.executemany(_INSERT_READING, params).rowcount
+        statement = _REPLACE_READING if overwrite else _INSERT_READING
+        inserted = con.executemany(statement, params).rowcount
         con.executemany(_UPSERT_LATEST, list(newest.values()))
         con.executemany("INSERT OR IGNORE INTO rollup_dirty (day) VALUES (?)", sorted(days))
         if cursor is not None:

@@ -53,12 +53,20 @@ class Store(Protocol):
     # readings -----------------------------------------------------------------------
 
     async def write_readings(
-        self, rows: Sequence[ReadingRow], *, cursor: tuple[str, int] | None = None
+        self,
+        rows: Sequence[ReadingRow],
+        *,
+        cursor: tuple[str, int] | None = None,
+        overwrite: bool = False,
     ) -> int:
         """Insert rows not stored yet; commit ``cursor`` in the same transaction.
 
+        With ``overwrite``, a row already stored at (meter, metric, ts) is replaced:
+        ``meterhub replay --overwrite`` repairs values after a profile fix.
+
         Returns:
-            How many rows were new. Replaying a batch returns 0.
+            How many rows were new (or, with ``overwrite``, written). Replaying a batch
+            without ``overwrite`` returns 0.
         """
         ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -37,6 +38,25 @@ async def test_replaying_a_batch_inserts_nothing(store: Store) -> None:
     )
     assert len(got) == 510
     assert len({(r.meter_id, r.metric, r.ts) for r in got}) == 510
+
+
+async def test_overwrite_replaces_stored_values_and_nothing_else(store: Store) -> None:
+    rows = series("m1", today() - DAY, timedelta(minutes=1), 50)
+    await store.write_readings(rows, cursor=("store", 7))
+    fixed = [msgspec.structs.replace(r, value=r.value + 1000, quality="suspect",
+                                     quality_rule="repaired") for r in rows[:10]]  # fmt: skip
+    assert await store.write_readings(fixed) == 0  # without overwrite a replay keeps rows
+    assert await store.write_readings(fixed, overwrite=True) == 10
+    got = await store.query_readings(
+        meters=["m1"], metrics=None, start=today() - 2 * DAY, end=today() + DAY, limit=1000
+    )
+    assert len(got) == 50
+    by_ts = {r.ts: r for r in got}
+    for old, new in zip(rows[:10], fixed, strict=True):
+        assert by_ts[old.ts].value == new.value
+        assert by_ts[old.ts].quality_rule == "repaired"
+    assert [by_ts[r.ts].value for r in rows[10:]] == [r.value for r in rows[10:]]
+    assert await store.read_cursor("store") == 7  # a replay never moves a sink's cursor
 
 
 async def test_rows_round_trip_with_all_fields(store: Store) -> None:
