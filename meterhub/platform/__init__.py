@@ -8,7 +8,6 @@ from meterhub.platform._actor import (
     ActorContext,
     ActorRef,
     ActorSpec,
-    BatchHandler,
     RestartType,
 )
 from meterhub.platform._bus import Bus, Subscription, topic_matches
@@ -21,7 +20,7 @@ from meterhub.platform._errors import (
     MailboxClosedError,
     MeterhubError,
 )
-from meterhub.platform._logging import bind_actor, configure_logging, current_actor
+from meterhub.platform._logging import bind_actor, configure_logging
 from meterhub.platform._mailbox import Mailbox, MailboxPolicy
 from meterhub.platform._reply import Reply, ask
 from meterhub.platform._status import ActorState, ActorStatus, Readiness
@@ -40,7 +39,6 @@ __all__ = [
     "ActorState",
     "ActorStatus",
     "ActorSystem",
-    "BatchHandler",
     "Bus",
     "ConfigError",
     "DuplicateActorError",
@@ -61,7 +59,6 @@ __all__ = [
     "ask",
     "bind_actor",
     "configure_logging",
-    "current_actor",
     "load_config",
     "to_display",
     "topic_matches",

@@ -178,11 +178,3 @@ class ActorSpec(Generic[M]):
     batch_limit: int = 256
     stop_timeout: float = 5.0
     linger: float = 0.25
-
-
-class BatchHandler(Protocol[M]):
-    """An actor that wants the whole drained batch at once (e.g. a store writer)."""
-
-    async def handle_batch(self, messages: list[M]) -> None:
-        """Handle messages in mailbox order; an exception fails the whole batch."""
-        ...

@@ -28,11 +28,6 @@ def bind_actor(name: str) -> None:
     _current_actor.set(name)
 
 
-def current_actor() -> str:
-    """The actor bound to the current task, ``-`` outside any actor."""
-    return _current_actor.get()
-
-
 class _ActorFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "actor"):
