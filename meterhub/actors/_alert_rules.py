@@ -59,6 +59,11 @@ class AlertEngine:
 
     def __init__(self, rules: Sequence[AlertRule]) -> None:
         self.rules = tuple(rules)
+        self._value_rules = tuple(r for r in self.rules if r.kind != "silent")
+        self._silent_rules = tuple(r for r in self.rules if r.kind == "silent")
+        self._tracks_rates = any(r.kind == "rate" for r in self.rules)
+        # (meter, metric) -> the rules watching it: patterns are matched once, not per value
+        self._watching: dict[tuple[str, str], tuple[AlertRule, ...]] = {}
         self._open: dict[tuple[str, str, str], Alert] = {}  # (rule, meter, metric) -> alert
         self._by_id: dict[str, Alert] = {}
         self._previous: dict[tuple[str, str], tuple[datetime, float]] = {}
@@ -71,51 +76,65 @@ class AlertEngine:
 
     def on_reading(self, reading: Reading) -> list[Alert]:
         """Alerts opened or resolved by one reading."""
+        meter_id, now = reading.meter_id, reading.ts
+        self._last_reading[meter_id] = now
         changes: list[Alert] = []
-        self._last_reading[reading.meter_id] = reading.ts
-        changes += self._resolve_matching(reading.meter_id, "silent", reading.ts)
+        for rule in self._silent_rules:
+            changes += self._transition(rule, meter_id, metric="", firing=False,
+                                        message="", value=None, now=now)  # fmt: skip
         if reading.quality is Quality.INVALID:
             return changes  # an implausible value must not raise an alarm
-        for rule in self.rules:
-            if rule.kind == "silent" or not rule.applies_to(reading.meter_id):
-                continue
-            for metric, value in reading.values.items():
-                if fnmatch.fnmatchcase(metric, rule.metric):
-                    firing, message = self._evaluate(rule, reading, metric, value)
-                    changes += self._transition(
-                        rule, reading.meter_id, metric=metric, firing=firing,
-                        message=message, value=value, now=reading.ts,
-                    )  # fmt: skip
         for metric, value in reading.values.items():
-            self._previous[(reading.meter_id, metric)] = (reading.ts, value)
+            rules = self._watching.get((meter_id, metric))
+            if rules is None:
+                rules = self._watching[meter_id, metric] = self._rules_watching(meter_id, metric)
+            for rule in rules:
+                firing, message = self._evaluate(rule, reading, metric, value)
+                changes += self._transition(
+                    rule, meter_id, metric=metric, firing=firing,
+                    message=message, value=value, now=now,
+                )  # fmt: skip
+        if self._tracks_rates:
+            for metric, value in reading.values.items():
+                self._previous[meter_id, metric] = (now, value)
         return changes
+
+    def _rules_watching(self, meter_id: str, metric: str) -> tuple[AlertRule, ...]:
+        return tuple(
+            rule
+            for rule in self._value_rules
+            if rule.applies_to(meter_id) and fnmatch.fnmatchcase(metric, rule.metric)
+        )
 
     def _evaluate(
         self, rule: AlertRule, reading: Reading, metric: str, value: float
     ) -> tuple[bool, str]:
+        # the message is only written for a firing rule: most evaluations are quiet
         if rule.kind == "above" and rule.high is not None:
-            return value > rule.high, f"{metric} = {value:g} above {rule.high:g}"
-        if rule.kind == "below" and rule.low is not None:
-            return value < rule.low, f"{metric} = {value:g} below {rule.low:g}"
-        if rule.kind == "outside":
+            if value > rule.high:
+                return True, f"{metric} = {value:g} above {rule.high:g}"
+        elif rule.kind == "below" and rule.low is not None:
+            if value < rule.low:
+                return True, f"{metric} = {value:g} below {rule.low:g}"
+        elif rule.kind == "outside":
             low = rule.low if rule.low is not None else float("-inf")
             high = rule.high if rule.high is not None else float("inf")
-            return not low <= value <= high, f"{metric} = {value:g} outside {low:g}..{high:g}"
-        if rule.kind == "rate" and rule.limit is not None:
+            if not low <= value <= high:
+                return True, f"{metric} = {value:g} outside {low:g}..{high:g}"
+        elif rule.kind == "rate" and rule.limit is not None:
             previous = self._previous.get((reading.meter_id, metric))
             if previous is None:
                 return False, ""
             seconds = (reading.ts - previous[0]).total_seconds()
             rate = abs(value - previous[1]) / seconds if seconds > 0 else 0.0
-            return rate > rule.limit, f"{metric} changes by {rate:g}/s (limit {rule.limit:g}/s)"
+            if rate > rule.limit:
+                return True, f"{metric} changes by {rate:g}/s (limit {rule.limit:g}/s)"
         return False, ""
 
     def on_tick(self, now: datetime, meters: Sequence[str]) -> list[Alert]:
         """Open ``silent`` alerts for meters without a reading for too long."""
         changes: list[Alert] = []
-        for rule in self.rules:
-            if rule.kind != "silent":
-                continue
+        for rule in self._silent_rules:
             for meter_id in meters:
                 if not rule.applies_to(meter_id):
                     continue
@@ -125,14 +144,6 @@ class AlertEngine:
                 message = f"no reading from {meter_id} for {silent / 60:.1f} minutes"
                 changes += self._transition(rule, meter_id, metric="", firing=firing,
                                             message=message, value=None, now=now)  # fmt: skip
-        return changes
-
-    def _resolve_matching(self, meter_id: str, kind: RuleKind, now: datetime) -> list[Alert]:
-        changes = []
-        for rule in self.rules:
-            if rule.kind == kind:
-                changes += self._transition(rule, meter_id, metric="", firing=False,
-                                            message="", value=None, now=now)  # fmt: skip
         return changes
 
     def _transition(

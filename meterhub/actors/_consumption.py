@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from meterhub.model import Consumption, ConsumptionFlag
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 _RANK = {ConsumptionFlag.MEASURED: 0, ConsumptionFlag.INTERPOLATED: 1, ConsumptionFlag.MISSING: 2}
 
 
@@ -50,10 +49,10 @@ class _Open:
 
 @dataclasses.dataclass(slots=True)
 class _Counter:
-    ts: datetime
+    ts: float  # seconds since the epoch: cheaper to compare and split than datetimes
     value: float
     meter_number: str | None
-    open: dict[datetime, _Open] = dataclasses.field(default_factory=dict)
+    open: dict[float, _Open] = dataclasses.field(default_factory=dict)
 
 
 class ConsumptionTracker:
@@ -61,33 +60,29 @@ class ConsumptionTracker:
 
     def __init__(self, interval_s: int = 900) -> None:
         self.interval_s = interval_s
-        self._step = timedelta(seconds=interval_s)
         self._counters: dict[tuple[str, str], _Counter] = {}
-
-    def _start_of(self, ts: datetime) -> datetime:
-        seconds = (ts - _EPOCH).total_seconds()
-        return _EPOCH + timedelta(seconds=math.floor(seconds / self.interval_s) * self.interval_s)
 
     def add(
         self, meter_id: str, metric: str, ts: datetime, value: float, meter_number: str | None
     ) -> list[Consumption]:
         """Feed one counter value; returns the intervals that closed with it."""
         key = (meter_id, metric)
+        at = (ts - _EPOCH).total_seconds()
         state = self._counters.get(key)
         if state is None:
-            self._counters[key] = _Counter(ts, value, meter_number)
+            self._counters[key] = _Counter(at, value, meter_number)
             return []
-        if ts <= state.ts:
+        if at <= state.ts:
             return []  # late or repeated: consumption already covers it
-        delta, flag = self._delta(state, ts, value, meter_number)
-        self._spread(state, ts, delta, flag)
-        state.ts, state.value, state.meter_number = ts, value, meter_number
-        return self._close(meter_id, metric, state, before=self._start_of(ts))
+        delta, flag = self._delta(state, at, value, meter_number)
+        self._spread(state, at, delta, flag)
+        state.ts, state.value, state.meter_number = at, value, meter_number
+        return self._close(meter_id, metric, state, before=at // self.interval_s * self.interval_s)
 
     def _delta(
-        self, state: _Counter, ts: datetime, value: float, meter_number: str | None
+        self, state: _Counter, at: float, value: float, meter_number: str | None
     ) -> tuple[float, ConsumptionFlag]:
-        gap = (ts - state.ts).total_seconds()
+        gap = at - state.ts
         flag = ConsumptionFlag.MEASURED if gap <= self.interval_s else ConsumptionFlag.INTERPOLATED
         replaced = (
             meter_number is not None
@@ -103,27 +98,31 @@ class ConsumptionTracker:
             return wrapped, flag
         return 0.0, ConsumptionFlag.MISSING
 
-    def _spread(self, state: _Counter, ts: datetime, delta: float, flag: ConsumptionFlag) -> None:
-        total = (ts - state.ts).total_seconds()
-        start = self._start_of(state.ts)
-        while start < ts:
-            end = start + self._step
-            overlap = (min(end, ts) - max(start, state.ts)).total_seconds()
+    def _spread(self, state: _Counter, at: float, delta: float, flag: ConsumptionFlag) -> None:
+        total = at - state.ts
+        step = self.interval_s
+        start = state.ts // step * step
+        while start < at:
+            end = start + step
+            overlap = min(end, at) - max(start, state.ts)
             if overlap > 0:
-                state.open.setdefault(start, _Open()).add(delta * overlap / total, flag)
+                interval = state.open.get(start)
+                if interval is None:
+                    interval = state.open[start] = _Open()
+                interval.add(delta * overlap / total, flag)
             start = end
 
     def _close(
-        self, meter_id: str, metric: str, state: _Counter, before: datetime
+        self, meter_id: str, metric: str, state: _Counter, before: float
     ) -> list[Consumption]:
         closed = sorted(start for start in state.open if start < before)
         return [self._row(meter_id, metric, start, state.open.pop(start)) for start in closed]
 
-    def _row(self, meter_id: str, metric: str, start: datetime, interval: _Open) -> Consumption:
+    def _row(self, meter_id: str, metric: str, start: float, interval: _Open) -> Consumption:
         return Consumption(
             meter_id=meter_id,
             metric=metric,
-            interval_start=start,
+            interval_start=_EPOCH + timedelta(seconds=start),
             interval_s=self.interval_s,
             wh=round(interval.wh, 6),
             flag=interval.flag,
@@ -133,5 +132,5 @@ class ConsumptionTracker:
         """Close every interval (at shutdown): the last ones may be incomplete."""
         out: list[Consumption] = []
         for (meter_id, metric), state in self._counters.items():
-            out.extend(self._close(meter_id, metric, state, before=_END_OF_TIME))
+            out.extend(self._close(meter_id, metric, state, before=math.inf))
         return out

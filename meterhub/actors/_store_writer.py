@@ -26,7 +26,6 @@ from meterhub.adapters.stores import (
     ConsumptionRow,
     StoreUnavailableError,
     TrendRow,
-    rows_from_reading,
 )
 from meterhub.model import Alert, Consumption, Reading, Skipped, Trend
 from meterhub.platform import Actor, RestartPolicy
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from meterhub.actors._redecode import Redecoder
-    from meterhub.adapters.stores import ReadingRow, Store
+    from meterhub.adapters.stores import Store
     from meterhub.model import RawFrame
 
 _log = logging.getLogger(__name__)
@@ -98,8 +97,11 @@ class StoreWriter(Actor[WriterMessage]):
         self._redecoder = redecoder
         self._settings = settings or WriterSettings()
         self._cursor = 0
-        self._pending: dict[int, list[ReadingRow]] = {}
-        self._rows: list[ReadingRow] = []
+        # journal seq -> its reading (None: the record gave none), until the cursor
+        # reaches it; then the reading joins the batch
+        self._pending: dict[int, Reading | None] = {}
+        self._batch: list[Reading] = []
+        self._batch_rows = 0
         self._derived: list[object] = []
         self._oldest_hole_since: float | None = None
         self._dropped_seen = 0
@@ -133,7 +135,7 @@ class StoreWriter(Actor[WriterMessage]):
         if self._needs_catch_up():
             await self._write()
             await self._catch_up()
-        elif len(self._rows) >= self._settings.batch_rows or any(
+        elif self._batch_rows >= self._settings.batch_rows or any(
             isinstance(m, FlushTick) for m in messages
         ):
             await self._write()
@@ -145,17 +147,23 @@ class StoreWriter(Actor[WriterMessage]):
     def _accept(self, seq: int | None, reading: Reading | None) -> None:
         if seq is None:  # not journaled (a test or a plugin): store it, no cursor
             if reading is not None:
-                self._rows.extend(rows_from_reading(reading))
+                self._add(reading)
             return
         if seq <= self._cursor:
             return  # already stored (caught up from the journal)
-        self._pending[seq] = rows_from_reading(reading, seq) if reading is not None else []
+        self._pending[seq] = reading
+
+    def _add(self, reading: Reading) -> None:
+        self._batch.append(reading)
+        self._batch_rows += len(reading.values)
 
     def _advance(self) -> None:
         pending, cursor = self._pending, self._cursor
         while cursor + 1 in pending:
             cursor += 1
-            self._rows.extend(pending.pop(cursor))
+            reading = pending.pop(cursor)
+            if reading is not None:
+                self._add(reading)
         moved = cursor != self._cursor
         self._cursor = cursor
         # the clock measures how long the *current* hole (the seq after the cursor) has
@@ -174,12 +182,13 @@ class StoreWriter(Actor[WriterMessage]):
         return since is not None and time.monotonic() - since > self._settings.gap_timeout
 
     async def _write(self) -> None:
-        rows, self._rows = self._rows, []
+        batch, rows = self._batch, self._batch_rows
+        self._batch, self._batch_rows = [], 0
         derived, self._derived = self._derived, []
         cursor = self._cursor
-        if rows:
-            await self._retrying(lambda: self._store.write_readings(rows, cursor=(SINK, cursor)))
-            self.written += len(rows)
+        if batch:
+            await self._retrying(lambda: self._store.ingest(batch, cursor=(SINK, cursor)))
+            self.written += rows
         self._journal.report_cursor(SINK, cursor)
         if derived:
             await self._write_derived(derived)
@@ -212,13 +221,11 @@ class StoreWriter(Actor[WriterMessage]):
             records = await anyio.to_thread.run_sync(self._journal.read_batch, after, limit)
             if not records:
                 break
-            rows: list[ReadingRow] = []
             for seq, frame in records:
                 reading = self._redecoder.reading(seq, frame)
                 if reading is not None:
-                    rows.extend(rows_from_reading(reading, seq))
+                    self._add(reading)
             self._cursor = records[-1][0]
-            self._rows.extend(rows)
             await self._write()
         # what the live path delivered meanwhile for seqs now stored is dropped above
         self._pending = {s: r for s, r in self._pending.items() if s > self._cursor}

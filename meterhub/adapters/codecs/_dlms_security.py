@@ -48,13 +48,18 @@ class SecuredApdu(NamedTuple):
     verified: bool
 
 
-@lru_cache(maxsize=64)
+# one cipher per meter key, made once: building one costs more than decrypting a
+# telegram, so the caches must hold every key of a large site
+_KEYS_CACHED = 16384
+
+
+@lru_cache(maxsize=_KEYS_CACHED)
 def _ecb(key: bytes) -> CipherContext:
     # ECB has no state between blocks, so one context serves every telegram.
     return Cipher(algorithms.AES(key), modes.ECB()).encryptor()  # noqa: S305
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=_KEYS_CACHED)
 def _gcm(key: bytes) -> AESGCM:
     return AESGCM(key)
 

@@ -85,6 +85,16 @@ _REPLACE = (
     "decode_status = excluded.decode_status"
 )
 _STAGE = "SELECT * FROM readings_stage"
+# packed readings (see ``pack_readings``) exploded into rows by the server: parsing and
+# type conversion run in PostgreSQL's process, not on the site's event loop
+_PACKED = (
+    "SELECT r->>0 AS meter_id, v.key AS metric, "
+    "timestamptz 'epoch' + (r->>1)::bigint * interval '1 microsecond' AS ts, "
+    "v.value::float8 AS value, r->>2 AS quality, r->>3 AS quality_rule, "
+    "(r->>4)::bigint AS journal_seq, r->>5 AS ts_source, 'ok' AS decode_status "
+    "FROM jsonb_array_elements($1::text::jsonb) AS r, jsonb_each_text(r->6) AS v"
+)
+_WRITE_PACKED = _WRITE.format(source=_PACKED, cols=_COLS, conflict=_KEEP)
 _WRITES = {
     (method, overwrite): _WRITE.format(
         source=_STAGE if method == "copy" else _UNNEST, cols=_COLS,
@@ -147,6 +157,15 @@ async def write_readings(
     return int(inserted)
 
 
+async def ingest(con: PgConnection, packed: str | None, cursor: tuple[str, int] | None) -> int:
+    """Write packed readings (if any) and the cursor in one transaction; rows inserted."""
+    async with con.transaction():
+        inserted = 0 if packed is None else await con.fetchval(_WRITE_PACKED, packed)
+        if cursor is not None:
+            await con.execute(_UPSERT_CURSOR, cursor[0], cursor[1])
+    return int(inserted)
+
+
 async def read_cursor(con: PgConnection, sink: str) -> int:
     """Committed journal position of ``sink``."""
     value = await con.fetchval("SELECT seq FROM sink_cursors WHERE sink = $1", sink)
@@ -166,11 +185,10 @@ class PartitionManager:
         self.future_days = future_days
         self._known: set[date] = set()
 
-    def wanted(self, recs: list[tuple[Any, ...]], today: date) -> list[date]:
+    def wanted(self, days: set[date], today: date) -> list[date]:
         """Days of a batch that need a partition this process has not made yet."""
         low = today - timedelta(days=self.past_days)
         high = today + timedelta(days=self.future_days)
-        days = {rec[2].date() for rec in recs}
         return sorted(d for d in days if low <= d <= high and d not in self._known)
 
     def forget(self, day: date) -> None:

@@ -10,6 +10,7 @@ from meterhub.adapters.stores import _pg_readings as rd
 from meterhub.adapters.stores._errors import StoreError
 from meterhub.adapters.stores._migrations import load_migrations
 from meterhub.adapters.stores._pg_site import PgSiteMethods
+from meterhub.adapters.stores._rows import pack_readings
 from meterhub.adapters.stores._time import bucket_seconds, floor_to, plan_tiers, require_utc
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from meterhub.adapters.stores._pg_types import PgConnection
     from meterhub.adapters.stores._rows import Agg, BucketRow, ReadingRow
     from meterhub.adapters.stores._store import PageKey
+    from meterhub.model import Reading
 
 _MIGRATION_LOCK = 0x6D657465  # advisory lock key ("mete"): one migrator at a time
 
@@ -82,7 +84,8 @@ class PostgresStore(PgSiteMethods):
         recs = rd.records(rows)
 
         async def work(con: PgConnection) -> int:
-            for day in self._partitions.wanted(recs, datetime.now(UTC).date()):
+            days = {rec[2].date() for rec in recs}
+            for day in self._partitions.wanted(days, datetime.now(UTC).date()):
                 await self._partitions.ensure(con, day)
             if not recs:
                 if cursor is not None:
@@ -91,6 +94,25 @@ class PostgresStore(PgSiteMethods):
             return await rd.write_readings(con, recs, cursor, self.bulk, overwrite=overwrite)
 
         return await self._call("write_readings", work)
+
+    async def ingest(
+        self, readings: Sequence[Reading], *, cursor: tuple[str, int] | None = None
+    ) -> int:
+        """Store readings (a row per value) not stored yet; commit ``cursor`` with them.
+
+        Raises:
+            StoreError: a value violates a constraint (nothing is written).
+            StoreUnavailableError: the server cannot be reached.
+        """
+        packed = pack_readings(readings).decode()
+        days = {r.ts.astimezone(UTC).date() for r in readings}
+
+        async def work(con: PgConnection) -> int:
+            for day in self._partitions.wanted(days, datetime.now(UTC).date()):
+                await self._partitions.ensure(con, day)
+            return await rd.ingest(con, packed if readings else None, cursor)
+
+        return await self._call("ingest", work)
 
     async def read_cursor(self, sink: str) -> int:
         """Committed journal position of ``sink`` (0 if none).

@@ -14,6 +14,7 @@ from meterhub.adapters.stores import _sqlite_meta as meta
 from meterhub.adapters.stores import _sqlite_readings as rd
 from meterhub.adapters.stores import _sqlite_retention as ret
 from meterhub.adapters.stores._errors import StoreError, StoreUnavailableError
+from meterhub.adapters.stores._rows import pack_readings
 from meterhub.adapters.stores._time import (
     DAY_S,
     bucket_seconds,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
         TrendRow,
     )
     from meterhub.adapters.stores._store import PageKey
+    from meterhub.model import Reading
 
 T = TypeVar("T")
 
@@ -159,6 +161,18 @@ class SqliteStore:
         """
         write = functools.partial(rd.write_readings, rows=rows, cursor=cursor, overwrite=overwrite)
         return await self._run("write_readings", write)
+
+    async def ingest(
+        self, readings: Sequence[Reading], *, cursor: tuple[str, int] | None = None
+    ) -> int:
+        """Store readings (a row per value) not stored yet; commit ``cursor`` with them.
+
+        Raises:
+            StoreError: a value violates a constraint (nothing is written).
+            StoreUnavailableError: the file cannot be written.
+        """
+        packed = pack_readings(readings).decode()  # JSON functions take text, not blobs
+        return await self._run("ingest", functools.partial(rd.ingest, packed=packed, cursor=cursor))
 
     async def read_cursor(self, sink: str) -> int:
         """Committed journal position of ``sink`` (0 if none).

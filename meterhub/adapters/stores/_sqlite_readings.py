@@ -164,6 +164,47 @@ def write_readings(
     return int(inserted)
 
 
+# Packed readings (see ``pack_readings``) exploded into rows by SQLite itself: the
+# whole batch is a few statements that run without the GIL, where executemany would
+# take the GIL back for every row and crawl while the event loop is busy.
+_PACKED = (
+    "WITH src AS (SELECT json_extract(r.value, '$[0]') AS meter_id, v.key AS metric, "
+    "json_extract(r.value, '$[1]') AS ts, v.value AS value, "
+    "json_extract(r.value, '$[2]') AS quality, json_extract(r.value, '$[3]') AS quality_rule, "
+    "json_extract(r.value, '$[4]') AS journal_seq, json_extract(r.value, '$[5]') AS ts_source "
+    "FROM json_each(:packed) AS r, json_each(r.value, '$[6]') AS v) "
+)
+_INSERT_PACKED = (
+    f"{_PACKED}INSERT INTO readings ({_READING_COLS}) "  # noqa: S608
+    "SELECT meter_id, metric, ts, value, quality, quality_rule, journal_seq, ts_source, 'ok' "
+    "FROM src WHERE true ON CONFLICT (meter_id, metric, ts) DO NOTHING"
+)
+_LATEST_PACKED = (
+    # SQLite takes the bare columns from the row holding max(ts): the newest value
+    f"{_PACKED}INSERT INTO readings_latest ({_READING_COLS}) "  # noqa: S608
+    "SELECT meter_id, metric, max(ts), value, quality, quality_rule, journal_seq, ts_source, "
+    "'ok' FROM src WHERE true GROUP BY meter_id, metric "
+    + _UPSERT_LATEST[_UPSERT_LATEST.index("ON CONFLICT") :]
+)
+_DIRTY_PACKED = (
+    f"{_PACKED}INSERT OR IGNORE INTO rollup_dirty (day) "  # noqa: S608
+    f"SELECT DISTINCT {_BUCKET.format(col='ts')} / :b FROM src"
+)
+
+
+def ingest(con: sqlite3.Connection, packed: str, cursor: tuple[str, int] | None) -> int:
+    """Insert packed readings not stored yet, refresh latest and dirty days, commit."""
+    with transaction(con):
+        before = con.total_changes  # rowcount is -1 for statements that start with WITH
+        con.execute(_INSERT_PACKED, {"packed": packed})
+        inserted = con.total_changes - before
+        con.execute(_LATEST_PACKED, {"packed": packed})
+        con.execute(_DIRTY_PACKED, {"packed": packed, "b": _DAY_US})
+        if cursor is not None:
+            con.execute(_UPSERT_CURSOR, (cursor[0], cursor[1], int(time.time())))
+    return int(inserted)
+
+
 def read_cursor(con: sqlite3.Connection, sink: str) -> int:
     """Committed journal position of ``sink``."""
     row = con.execute("SELECT seq FROM sink_cursors WHERE sink = ?", (sink,)).fetchone()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         Severity,
         TrendRow,
     )
+    from meterhub.model import Reading
 
 PageKey = tuple["datetime", str, str]
 """Keyset position ``(ts, meter_id, metric)`` of the last row of the previous page."""
@@ -67,6 +68,20 @@ class Store(Protocol):
         Returns:
             How many rows were new (or, with ``overwrite``, written). Replaying a batch
             without ``overwrite`` returns 0.
+        """
+        ...
+
+    async def ingest(
+        self, readings: Sequence[Reading], *, cursor: tuple[str, int] | None = None
+    ) -> int:
+        """Store decoded readings, a row per value, like ``write_readings`` of their rows.
+
+        The live path's bulk write: the database explodes the readings into rows, so the
+        event loop spends no time on the individual values. A reading's ``journal_seq``
+        is its rows' provenance.
+
+        Returns:
+            How many rows were new.
         """
         ...
 

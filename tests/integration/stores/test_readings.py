@@ -10,7 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meterhub.adapters.stores import ReadingRow, Store, StoreError, StoreUnavailableError
+from meterhub.adapters.stores import (
+    ReadingRow,
+    Store,
+    StoreError,
+    StoreUnavailableError,
+    rows_from_reading,
+)
+from meterhub.model import Quality, Reading
 from tests.integration.stores._data import (
     assert_buckets_equal,
     expected_buckets,
@@ -38,6 +45,31 @@ async def test_replaying_a_batch_inserts_nothing(store: Store) -> None:
     )
     assert len(got) == 510
     assert len({(r.meter_id, r.metric, r.ts) for r in got}) == 510
+
+
+async def test_ingest_stores_exactly_the_rows_of_its_readings(store: Store) -> None:
+    start = today() - DAY
+    readings = [
+        Reading(meter_id=f"m{i % 3}", ts=start + timedelta(seconds=10 * i),
+                values={"power_import_w": i + 0.5, "energy_import_wh": 1000 + i},
+                journal_seq=i + 1, ts_source="received" if i == 4 else "meter",
+                quality=Quality.SUSPECT if i == 7 else Quality.GOOD,
+                quality_rules=["clock_skew", "jump:energy_import_wh"] if i == 7 else [])
+        for i in range(30)
+    ]  # fmt: skip
+    assert await store.ingest(readings, cursor=("store", 30)) == 60
+    assert await store.ingest(readings[:10], cursor=("store", 10)) == 0  # a replay
+    assert await store.read_cursor("store") == 30
+    got = await store.query_readings(
+        meters=None, metrics=None, start=start - DAY, end=today() + DAY, limit=1000
+    )
+    want = [row for r in readings for row in rows_from_reading(r, r.journal_seq)]
+    key = lambda r: (r.meter_id, r.metric, r.ts)  # noqa: E731
+    assert sorted(got, key=key) == sorted(want, key=key)
+    newest = {(r.meter_id, r.metric): r for r in want}  # readings come in time order
+    assert sorted(await store.latest(), key=key) == sorted(newest.values(), key=key)
+    # a day written by ingest is marked for its rollups
+    assert await store.rollup(today() + timedelta(hours=1)) > 0
 
 
 async def test_overwrite_replaces_stored_values_and_nothing_else(store: Store) -> None:

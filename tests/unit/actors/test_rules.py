@@ -79,6 +79,25 @@ def test_trend_windows_close_with_avg_min_max_last_count() -> None:
     assert last.last == 99.0
 
 
+def test_trends_keep_metrics_and_windows_apart_and_ignore_late_values() -> None:
+    tracker = TrendTracker(windows_s=(60, 900))
+    tracker.add("m1", T0, {"p": 1.0, "v": 230.0})
+    tracker.add("m2", T0, {"p": 50.0})
+    tracker.add("m1", T0 + timedelta(seconds=30), {"p": 3.0})  # v missing in this telegram
+    closed = tracker.add("m1", T0 + timedelta(seconds=90), {"p": 5.0, "v": 240.0})
+    by_metric = {(t.metric, t.window_s): t for t in closed}
+    assert set(by_metric) == {("p", 60), ("v", 60)}  # the 15-minute window stays open
+    assert (by_metric["p", 60].avg, by_metric["p", 60].count) == (2.0, 2)
+    assert (by_metric["v", 60].min, by_metric["v", 60].max, by_metric["v", 60].count) == (230.0, 230.0, 1)
+    # late for its closed minute, but its quarter hour is still open
+    assert tracker.add("m1", T0 + timedelta(seconds=10), {"p": 1000.0}) == []
+    rest = {(t.meter_id, t.metric, t.window_s): t for t in tracker.flush()}
+    assert rest["m1", "p", 60].count == 1  # the minute that was open got no late value
+    assert (rest["m1", "p", 900].count, rest["m1", "p", 900].max) == (4, 1000.0)
+    assert rest["m2", "p", 60].avg == 50.0
+    assert rest["m1", "p", 60].window_start == T0 + timedelta(seconds=60)
+
+
 # -- consumption --------------------------------------------------------------------
 
 
