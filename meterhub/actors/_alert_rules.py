@@ -77,7 +77,8 @@ class AlertEngine:
     def on_reading(self, reading: Reading) -> list[Alert]:
         """Alerts opened or resolved by one reading."""
         meter_id, now = reading.meter_id, reading.ts
-        self._last_reading[meter_id] = now
+        # silence is judged by when readings arrive: a meter's clock may be far off
+        self._last_reading[meter_id] = reading.received_at or now
         changes: list[Alert] = []
         for rule in self._silent_rules:
             changes += self._transition(rule, meter_id, metric="", firing=False,

@@ -1,16 +1,23 @@
 """The meters' live state, written by each meter actor, read by the API.
 
-Each meter actor replaces its own entry with immutable snapshots; readers never see a
-half-written state and never wait for an actor, so ``/devices/{id}/latest`` costs a dict
-lookup instead of a round trip through a mailbox.
+Each meter actor attaches its ``status()`` once and shows every new reading; the API
+builds a meter's snapshot when it asks, so ``/devices/{id}/latest`` costs a dict lookup
+instead of a round trip through a mailbox, and a telegram costs the meter one dict
+store instead of a status snapshot nobody may read. Everything runs on the one event
+loop, and ``status()`` is synchronous, so a reader never sees a half-written state.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from meterhub.actors._meter_status import MeterStatus
 from meterhub.model import Reading
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class LiveEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -21,22 +28,27 @@ class LiveEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LiveBoard:
-    """Meter id -> its latest ``LiveEntry``."""
+    """Meter id -> how to get its status, and its latest reading."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, LiveEntry] = {}
+        self._status: dict[str, Callable[[], MeterStatus]] = {}
+        self._readings: dict[str, Reading] = {}
 
-    def publish(self, status: MeterStatus, reading: Reading | None = None) -> None:
-        """Replace a meter's entry (only its own actor calls this)."""
-        previous = self._entries.get(status.meter_id)
-        if reading is None and previous is not None:
-            reading = previous.reading
-        self._entries[status.meter_id] = LiveEntry(status=status, reading=reading)
+    def attach(self, meter_id: str, status: Callable[[], MeterStatus]) -> None:
+        """Show ``status()`` as the meter's status (each incarnation of its actor)."""
+        self._status[meter_id] = status
+
+    def show(self, reading: Reading) -> None:
+        """The meter's newest reading (only its own actor calls this)."""
+        self._readings[reading.meter_id] = reading
 
     def get(self, meter_id: str) -> LiveEntry | None:
-        """The meter's entry, None for a meter that never reported."""
-        return self._entries.get(meter_id)
+        """The meter's entry, None for a meter whose actor never started."""
+        status = self._status.get(meter_id)
+        if status is None:
+            return None
+        return LiveEntry(status=status(), reading=self._readings.get(meter_id))
 
     def meters(self) -> list[str]:
-        """Every meter that reported, sorted."""
-        return sorted(self._entries)
+        """Every meter attached, sorted."""
+        return sorted(self._status)

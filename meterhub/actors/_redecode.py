@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import msgspec
-
 from meterhub.actors._meter import to_reading
 from meterhub.adapters.codecs import DecodeError
 
@@ -69,7 +67,5 @@ class Redecoder:
             self.rejected += 1
             return None
         zone = self._zones[frame.meter_id]
-        reading = to_reading(frame.meter_id, telegram, frame.received_at, zone)
-        reading = self._validator.check(reading)
-        reading = self.directory.enrich(reading)
-        return msgspec.structs.replace(reading, journal_seq=seq)
+        reading = to_reading(frame.meter_id, telegram, frame.received_at, zone, seq)
+        return self.directory.enrich(self._validator.check(reading))

@@ -139,7 +139,8 @@ def publish_live(site: FakeSite) -> None:
     status = MeterStatus(meter_id="m1", state=MeterState.ONLINE, since=T0, readings=7,
                          errors={"checksum": 2, "truncated": 1}, last_error="bad checksum")  # fmt: skip
     reading = Reading(meter_id="m1", ts=T0, values={"power_import_w": 230.0})
-    site.board.publish(status, reading)
+    site.board.attach("m1", lambda: status)
+    site.board.show(reading)
 
 
 @contextlib.asynccontextmanager

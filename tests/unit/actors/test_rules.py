@@ -207,6 +207,13 @@ def test_silent_meter_alert_and_recovery() -> None:
     assert back.state is AlertState.RESOLVED
 
 
+def test_a_meter_with_a_wrong_clock_is_not_silent_while_it_reports() -> None:
+    engine = AlertEngine((AlertRule("silent", "silent", minutes=5),))
+    months_behind = T0 - timedelta(days=120)
+    engine.on_reading(reading({"power_import_w": 1.0}, months_behind, received_at=T0))
+    assert engine.on_tick(T0 + timedelta(minutes=1), ["m1"]) == []
+
+
 def test_invalid_readings_do_not_alert() -> None:
     engine = AlertEngine((AlertRule("band", "outside", "voltage_*_v", low=207, high=253),))
     bad = Validator().check(reading({"voltage_l1_v": 900.0}))
