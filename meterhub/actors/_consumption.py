@@ -102,6 +102,12 @@ class ConsumptionTracker:
         total = at - state.ts
         step = self.interval_s
         start = state.ts // step * step
+        if at <= start + step:  # the usual case: both readings in one interval
+            interval = state.open.get(start)
+            if interval is None:
+                interval = state.open[start] = _Open()
+            interval.add(delta, flag)
+            return
         while start < at:
             end = start + step
             overlap = min(end, at) - max(start, state.ts)
@@ -115,6 +121,10 @@ class ConsumptionTracker:
     def _close(
         self, meter_id: str, metric: str, state: _Counter, before: float
     ) -> list[Consumption]:
+        # intervals open in time order (a reading never goes back), so the first one
+        # tells whether any closed
+        if not state.open or next(iter(state.open)) >= before:
+            return []
         closed = sorted(start for start in state.open if start < before)
         return [self._row(meter_id, metric, start, state.open.pop(start)) for start in closed]
 
