@@ -94,6 +94,10 @@ _PACKED = (
     "(r->>4)::bigint AS journal_seq, r->>5 AS ts_source, 'ok' AS decode_status "
     "FROM jsonb_array_elements($1::text::jsonb) AS r, jsonb_each_text(r->6) AS v"
 )
+# The live path almost never repeats a row, and a plain INSERT costs half of one with
+# ON CONFLICT (speculative insertion) here: try it first, and only when a row is
+# already stored (a catch-up overlapping the live path) write the batch again with it.
+_WRITE_PACKED_NEW = _WRITE.format(source=_PACKED, cols=_COLS, conflict="")
 _WRITE_PACKED = _WRITE.format(source=_PACKED, cols=_COLS, conflict=_KEEP)
 _WRITES = {
     (method, overwrite): _WRITE.format(
@@ -160,7 +164,13 @@ async def write_readings(
 async def ingest(con: PgConnection, packed: str | None, cursor: tuple[str, int] | None) -> int:
     """Write packed readings (if any) and the cursor in one transaction; rows inserted."""
     async with con.transaction():
-        inserted = 0 if packed is None else await con.fetchval(_WRITE_PACKED, packed)
+        inserted = 0
+        if packed is not None:
+            try:
+                async with con.transaction():  # a savepoint: a duplicate undoes only this
+                    inserted = await con.fetchval(_WRITE_PACKED_NEW, packed)
+            except asyncpg.UniqueViolationError:
+                inserted = await con.fetchval(_WRITE_PACKED, packed)
         if cursor is not None:
             await con.execute(_UPSERT_CURSOR, cursor[0], cursor[1])
     return int(inserted)
