@@ -87,7 +87,7 @@ def settings_for(data_dir: Path, url: str, meters: int) -> Settings:
     return msgspec.convert({
         "data_dir": str(data_dir),
         "api": {"listen": f"127.0.0.1:{_free_port()}"},
-        "storage": {"url": url, "batch_rows": 20000, "flush_interval_s": 0.1},
+        "storage": {"url": url},  # the default batching
         "runtime": {"shutdown_timeout": 300},
         "logging": {"level": "WARNING"},
         "demo": {"heartbeat_interval": 3600},

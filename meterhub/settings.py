@@ -196,7 +196,7 @@ class StorageSettings(_Section, frozen=True):
     rollup_15m_days: Annotated[int, msgspec.Meta(ge=1)] = 400
     rollup_1d_days: Annotated[int, msgspec.Meta(ge=1)] = 3650
     maintenance_interval_s: PositiveSeconds = 3600.0
-    batch_rows: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 5000
+    batch_rows: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 50_000
     flush_interval_s: PositiveSeconds = 0.2
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from meterhub.model import Reading
 from meterhub.platform import Actor
 
@@ -13,8 +15,13 @@ class ReadingLogger(Actor[Reading]):
     """Subscribes to ``readings/#`` and writes one log line per reading."""
 
     async def on_start(self) -> None:
-        """Subscribe (again, after a restart: subscribing twice is a no-op)."""
-        self.context.bus.subscribe("readings/#", self.context.ref)
+        """Subscribe (again, after a restart: subscribing twice is a no-op).
+
+        Not at all when the log would drop the lines: then every reading would cost a
+        mailbox hop for nothing.
+        """
+        if self.context.logger.isEnabledFor(logging.INFO):
+            self.context.bus.subscribe("readings/#", self.context.ref)
 
     async def handle(self, message: Reading) -> None:
         """Log the reading's headline values."""

@@ -74,7 +74,10 @@ class WriterSettings:
 
     batch_rows: int = 5000
     flush_interval: float = 0.2
-    gap_timeout: float = 2.0
+    # a hole older than this (while later records keep arriving) is a loss on the live
+    # path; under heavy load a reading may legitimately queue for seconds, and a
+    # needless catch-up (decoding again) would only add to that load
+    gap_timeout: float = 10.0
     catch_up_batch: int = 2000
     retry: RestartPolicy = RETRY
 
@@ -187,8 +190,13 @@ class StoreWriter(Actor[WriterMessage]):
         derived, self._derived = self._derived, []
         cursor = self._cursor
         if batch:
+            started = time.monotonic()
             await self._retrying(lambda: self._store.ingest(batch, cursor=(SINK, cursor)))
             self.written += rows
+            if self._oldest_hole_since is not None:
+                # time spent writing does not count against the hole: the live path
+                # could not deliver to this writer meanwhile
+                self._oldest_hole_since += time.monotonic() - started
         self._journal.report_cursor(SINK, cursor)
         if derived:
             await self._write_derived(derived)

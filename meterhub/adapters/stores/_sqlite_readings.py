@@ -168,11 +168,15 @@ def write_readings(
 # whole batch is a few statements that run without the GIL, where executemany would
 # take the GIL back for every row and crawl while the event loop is busy.
 _PACKED = (
-    "WITH src AS (SELECT json_extract(r.value, '$[0]') AS meter_id, v.key AS metric, "
-    "json_extract(r.value, '$[1]') AS ts, v.value AS value, "
-    "json_extract(r.value, '$[2]') AS quality, json_extract(r.value, '$[3]') AS quality_rule, "
-    "json_extract(r.value, '$[4]') AS journal_seq, json_extract(r.value, '$[5]') AS ts_source "
-    "FROM json_each(:packed) AS r, json_each(r.value, '$[6]') AS v) "
+    # each reading's fields are taken out once (MATERIALIZED), then its values object
+    # is exploded; extracting them per value would parse the reading a dozen times
+    "WITH r AS MATERIALIZED (SELECT json_extract(value, '$[0]') AS meter_id, "
+    "json_extract(value, '$[1]') AS ts, json_extract(value, '$[2]') AS quality, "
+    "json_extract(value, '$[3]') AS quality_rule, json_extract(value, '$[4]') AS journal_seq, "
+    "json_extract(value, '$[5]') AS ts_source, json_extract(value, '$[6]') AS vals "
+    "FROM json_each(:packed)), "
+    "src AS (SELECT r.meter_id, v.key AS metric, r.ts, v.value, r.quality, r.quality_rule, "
+    "r.journal_seq, r.ts_source FROM r, json_each(r.vals) AS v) "
 )
 _INSERT_PACKED = (
     f"{_PACKED}INSERT INTO readings ({_READING_COLS}) "  # noqa: S608
