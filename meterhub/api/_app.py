@@ -22,7 +22,6 @@ from meterhub.api._auth import (
     access,
     check_routes,
     is_loopback,
-    require_access,
     route_handlers,
 )
 from meterhub.api._devices import devices_router
@@ -111,7 +110,6 @@ def create_app(view: SiteView, settings: ApiSettings, keys: KeyStore) -> Litesta
             "http_metrics": Provide(provide_metrics, sync_to_thread=False, use_cache=True),
         },
         middleware=[MetricsMiddleware(metrics), access_middleware],
-        guards=[require_access],
         exception_handlers=EXCEPTION_HANDLERS,
         cors_config=_cors(settings),
         openapi_config=_openapi(),

@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,10 +90,14 @@ class KeyStore:
         path: the key file, usually ``<data_dir>/api_keys.json``.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, recheck_s: float = 1.0) -> None:
         self.path = path
+        # how often requests look at the file for changes made by another process (the
+        # CLI): a stat() on every request cost more than the rest of the key check
+        self.recheck_s = recheck_s
         self._keys: dict[str, ApiKey] = {}
         self._stamp: tuple[int, int, int] | None = None
+        self._checked_at: float | None = None
 
     @classmethod
     def in_data_dir(cls, data_dir: str | Path) -> KeyStore:
@@ -103,6 +108,10 @@ class KeyStore:
 
     def _refresh(self) -> None:
         """Re-read the file when it changed; a broken file keeps the last good keys."""
+        now = time.monotonic()
+        if self._checked_at is not None and now - self._checked_at < self.recheck_s:
+            return
+        self._checked_at = now
         try:
             info = self.path.stat()
         except FileNotFoundError:
@@ -208,7 +217,7 @@ class KeyStore:
             _fsync_dir(self.path.parent)
         except OSError as exc:
             raise ConfigError(str(self.path), "", f"cannot write the key file: {exc}") from exc
-        self._stamp = None
+        self._stamp = self._checked_at = None  # this process sees its own change at once
 
 
 def _fsync_dir(folder: Path) -> None:

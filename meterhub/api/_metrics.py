@@ -35,11 +35,18 @@ class HttpMetrics:
             "meterhub_http_request_duration_seconds", "Time to answer an HTTP request",
             ["method", "route"], registry=self.registry, buckets=_BUCKETS,
         )  # fmt: skip
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.duration.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            # labels() validates and locks on every call; a route's series are few
+            series = self._series[key] = (self.requests.labels(method, route, str(status)),
+                                          self.duration.labels(method, route))  # fmt: skip
+        series[0].inc()
+        series[1].observe(seconds)
 
     def render(self) -> bytes:
         """The HTTP metrics in Prometheus text format."""

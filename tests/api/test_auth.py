@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import stat
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -232,7 +233,20 @@ def test_key_store_keeps_only_a_digest_in_a_private_file(keys: KeyStore) -> None
     assert keys.is_empty()
 
 
+def test_changes_by_another_process_show_after_the_recheck_interval(keys: KeyStore) -> None:
+    site_view = KeyStore(keys.path, recheck_s=0.2)
+    assert site_view.is_empty()
+    _, token = KeyStore(keys.path).create(Role.VIEWER)  # the CLI, say
+    assert site_view.is_empty()  # not looked at the file again yet
+    time.sleep(0.25)
+    assert not site_view.is_empty()
+    assert site_view.authenticate(token) is not None
+    _, own = site_view.create(Role.ADMIN)  # its own change shows at once
+    assert site_view.authenticate(own) is not None
+
+
 def test_a_broken_key_file_keeps_the_last_good_keys(keys: KeyStore) -> None:
+    keys.recheck_s = 0.0  # look at the file on every call
     record, token = keys.create(Role.ADMIN)
     assert keys.authenticate(token) == record
     keys.path.write_text("{not json")
