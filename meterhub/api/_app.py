@@ -17,7 +17,7 @@ from litestar.status_codes import HTTP_404_NOT_FOUND
 from meterhub import __version__
 from meterhub.api._alerts import alerts_router
 from meterhub.api._auth import (
-    AccessMiddleware,
+    AccessGate,
     RateLimiter,
     access,
     check_routes,
@@ -27,7 +27,8 @@ from meterhub.api._auth import (
 from meterhub.api._devices import devices_router
 from meterhub.api._history import history_router
 from meterhub.api._live import live_router
-from meterhub.api._metrics import HttpMetrics, MetricsMiddleware
+from meterhub.api._metrics import HttpMetrics
+from meterhub.api._middleware import ApiMiddleware
 from meterhub.api._ops import ops_router
 from meterhub.api._problems import EXCEPTION_HANDLERS, problem_response
 from meterhub.api._registry import registry_router
@@ -86,7 +87,7 @@ def create_app(view: SiteView, settings: ApiSettings, keys: KeyStore) -> Litesta
     """
     refuse_open(settings.host, keys)
     metrics = HttpMetrics()
-    access_middleware = AccessMiddleware(
+    gate = AccessGate(
         keys, loopback=is_loopback(settings.host),
         limiter=RateLimiter(settings.rate_limit_per_minute),
     )  # fmt: skip
@@ -109,7 +110,7 @@ def create_app(view: SiteView, settings: ApiSettings, keys: KeyStore) -> Litesta
             "view": Provide(provide_view, sync_to_thread=False, use_cache=True),
             "http_metrics": Provide(provide_metrics, sync_to_thread=False, use_cache=True),
         },
-        middleware=[MetricsMiddleware(metrics), access_middleware],
+        middleware=[ApiMiddleware(gate, metrics)],
         exception_handlers=EXCEPTION_HANDLERS,
         cors_config=_cors(settings),
         openapi_config=_openapi(),

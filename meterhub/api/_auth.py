@@ -2,7 +2,7 @@
 
 Every route handler declares its access level in ``opt["access"]`` (``public``,
 ``viewer``, ``operator`` or ``admin``); :func:`check_routes` refuses to build an app with a
-handler that declares none. The :class:`AccessMiddleware` identifies the caller once per
+handler that declares none. The :class:`AccessGate` identifies the caller once per
 request (``Authorization: Bearer KEY``, or ``?token=KEY`` on a WebSocket), applies the
 per-key rate limit and checks the level with :func:`authorize`.
 """
@@ -23,7 +23,6 @@ from litestar.exceptions import (
     WebSocketException,
 )
 from litestar.handlers import HTTPRouteHandler
-from litestar.middleware import ASGIMiddleware
 from litestar.routes import ASGIRoute, HTTPRoute, WebSocketRoute
 
 from meterhub.api._keys import KeyStore, Role
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
 
     from litestar import Litestar
     from litestar.handlers import BaseRouteHandler
-    from litestar.types import ASGIApp, Receive, Scope, Send
+    from litestar.types import Scope
 
 Access = Literal["public", "viewer", "operator", "admin"]
 ACCESS_KEY = "access"
@@ -107,7 +106,7 @@ def check_routes(handlers: Iterable[BaseRouteHandler]) -> None:
 def authorize(needed: Access | None, principal: Principal, *, websocket: bool) -> None:
     """401 without a valid key, 403 with too small a role (or no level declared).
 
-    Called by :class:`AccessMiddleware` for every routed request. Not a Litestar guard:
+    Called by :class:`AccessGate` for every routed request. Not a Litestar guard:
     Litestar copies the whole route handler object for every guard call, which was
     the largest single cost of a cheap request.
 
@@ -175,10 +174,11 @@ def _token(scope: Scope) -> str | None:
     return None
 
 
-class AccessMiddleware(ASGIMiddleware):
-    """Identify the caller (``scope["user"]``) and apply the rate limit."""
+class AccessGate:
+    """Identify the caller (``scope["user"]``), apply the rate limit, check the level.
 
-    scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
+    Run by :class:`~meterhub.api._middleware.ApiMiddleware` for every routed request.
+    """
 
     def __init__(self, keys: KeyStore, *, loopback: bool, limiter: RateLimiter) -> None:
         self.keys = keys
@@ -194,8 +194,17 @@ class AccessMiddleware(ASGIMiddleware):
         key = self.keys.authenticate(token)
         return Principal(key_id=key.id, role=key.role) if key is not None else _BAD_KEY
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        """Identify, then count the request against its caller unless the route is public."""
+    def admit(self, scope: Scope) -> None:
+        """Identify the caller, count the request, check the caller's role.
+
+        Public routes are not counted against the rate limit.
+
+        Raises:
+            NotAuthorizedException: no key, or an unknown or revoked one.
+            PermissionDeniedException: the key's role is not enough.
+            TooManyRequestsException: over the rate limit.
+            WebSocketException: any of these on a WebSocket.
+        """
         principal = self.identify(_token(scope))
         scope["user"] = principal
         needed = required_access(scope["route_handler"])
@@ -212,4 +221,3 @@ class AccessMiddleware(ASGIMiddleware):
                     headers={"Retry-After": str(max(1, round(wait + 0.5)))},
                 )
         authorize(needed, principal, websocket=websocket)
-        await next_app(scope, receive, send)
