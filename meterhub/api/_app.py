@@ -93,7 +93,7 @@ def create_app(view: SiteView, settings: ApiSettings, keys: KeyStore) -> Litesta
     )  # fmt: skip
     api = Router(
         path="/api/v1",
-        route_handlers=[devices_router(), registry_router(), history_router(), alerts_router()],
+        route_handlers=[devices_router(view), registry_router(), history_router(), alerts_router()],
     )
     # the live feed is built elsewhere: it is for viewers and up, whatever it declares
     live = Router(path="/", route_handlers=[live_router(view)], opt=access("viewer"))
