@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from meterhub.adapters.stores import _pg_readings as rd
@@ -15,13 +15,13 @@ from meterhub.adapters.stores._time import bucket_seconds, floor_to, plan_tiers,
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import timedelta
 
     from meterhub.adapters.stores._pg_types import PgConnection
     from meterhub.adapters.stores._rows import Agg, BucketRow, ReadingRow
     from meterhub.adapters.stores._store import PageKey
     from meterhub.model import Reading
 
+_EPOCH_DAY = date(1970, 1, 1)
 _MIGRATION_LOCK = 0x6D657465  # advisory lock key ("mete"): one migrator at a time
 
 
@@ -104,13 +104,13 @@ class PostgresStore(PgSiteMethods):
             StoreError: a value violates a constraint (nothing is written).
             StoreUnavailableError: the server cannot be reached.
         """
-        packed = pack_readings(readings).decode()
-        days = {r.ts.astimezone(UTC).date() for r in readings}
+        packed, day_numbers = pack_readings(readings)
+        days = {_EPOCH_DAY + timedelta(days=n) for n in day_numbers}
 
         async def work(con: PgConnection) -> int:
             for day in self._partitions.wanted(days, datetime.now(UTC).date()):
                 await self._partitions.ensure(con, day)
-            return await rd.ingest(con, packed if readings else None, cursor)
+            return await rd.ingest(con, packed.decode() if readings else None, cursor)
 
         return await self._call("ingest", work)
 

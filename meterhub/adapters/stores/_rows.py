@@ -137,7 +137,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
 
-def pack_readings(readings: Sequence[Reading]) -> bytes:
+_DAY_US = 86_400 * 1_000_000
+
+
+def pack_readings(readings: Sequence[Reading]) -> tuple[bytes, set[int]]:
     """Readings as one JSON array for a store to explode into rows on its own side.
 
     Each reading becomes ``[meter_id, ts_us, quality, quality_rule, journal_seq,
@@ -145,19 +148,25 @@ def pack_readings(readings: Sequence[Reading]) -> bytes:
     database parses it (SQLite's ``json_each`` without holding Python's GIL,
     PostgreSQL in its own process), which keeps the per-value work out of the
     event loop: a telegram costs one small list here instead of a dozen row objects.
+
+    Returns:
+        The JSON, and the UTC days (since the epoch) the readings fall on.
     """
-    return _ENCODER.encode([
-        (
+    packed: list[tuple[object, ...]] = []
+    days: set[int] = set()
+    for r in readings:
+        ts_us = (r.ts - _EPOCH) // _US
+        days.add(ts_us // _DAY_US)
+        packed.append((
             r.meter_id,
-            (r.ts - _EPOCH) // _US,
+            ts_us,
             r.quality.value,
             ",".join(r.quality_rules) or None,
             r.journal_seq,
             "received" if r.ts_source == "received" else "meter",
             r.values,
-        )
-        for r in readings
-    ])  # fmt: skip
+        ))  # fmt: skip
+    return _ENCODER.encode(packed), days
 
 
 _ENCODER = msgspec.json.Encoder()

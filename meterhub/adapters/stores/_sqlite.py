@@ -174,8 +174,10 @@ class SqliteStore:
             StoreError: a value violates a constraint (nothing is written).
             StoreUnavailableError: the file cannot be written.
         """
-        packed = pack_readings(readings).decode()  # JSON functions take text, not blobs
-        return await self._run("ingest", functools.partial(rd.ingest, packed=packed, cursor=cursor))
+        packed, days = pack_readings(readings)
+        # JSON functions take text, not blobs
+        write = functools.partial(rd.ingest, packed=packed.decode(), days=days, cursor=cursor)
+        return await self._run("ingest", write)
 
     async def read_cursor(self, sink: str) -> int:
         """Committed journal position of ``sink`` (0 if none).

@@ -190,20 +190,17 @@ _LATEST_PACKED = (
     "'ok' FROM src WHERE true GROUP BY meter_id, metric "
     + _UPSERT_LATEST[_UPSERT_LATEST.index("ON CONFLICT") :]
 )
-_DIRTY_PACKED = (
-    f"{_PACKED}INSERT OR IGNORE INTO rollup_dirty (day) "  # noqa: S608
-    f"SELECT DISTINCT {_BUCKET.format(col='ts')} / :b FROM src"
-)
-
-
-def ingest(con: sqlite3.Connection, packed: str, cursor: tuple[str, int] | None) -> int:
-    """Insert packed readings not stored yet, refresh latest and dirty days, commit."""
+def ingest(
+    con: sqlite3.Connection, packed: str, days: set[int], cursor: tuple[str, int] | None
+) -> int:
+    """Insert packed readings not stored yet, refresh latest, mark their days, commit."""
     with transaction(con):
         before = con.total_changes  # rowcount is -1 for statements that start with WITH
         con.execute(_INSERT_PACKED, {"packed": packed})
         inserted = con.total_changes - before
         con.execute(_LATEST_PACKED, {"packed": packed})
-        con.execute(_DIRTY_PACKED, {"packed": packed, "b": _DAY_US})
+        con.executemany("INSERT OR IGNORE INTO rollup_dirty (day) VALUES (?)",
+                        [(day,) for day in sorted(days)])  # fmt: skip
         if cursor is not None:
             con.execute(_UPSERT_CURSOR, (cursor[0], cursor[1], int(time.time())))
     return int(inserted)
