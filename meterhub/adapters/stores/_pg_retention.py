@@ -108,6 +108,12 @@ async def drop_partition(con: PgConnection, day: date) -> int | None:
     return int(rows)
 
 
-async def delete_before(con: PgConnection, table: str, column: str, cut: datetime) -> int:
-    """Delete rows before ``cut``; table and column come from the store, not callers."""
-    return _count(await con.execute(f"DELETE FROM {table} WHERE {column} < $1", cut))  # noqa: S608
+async def delete_before(
+    con: PgConnection, table: str, column: str, cut: datetime, where: str = "true"
+) -> int:
+    """Delete rows before ``cut`` that match ``where``.
+
+    Table, column and condition come from the store's own code, never from callers.
+    """
+    sql = f"DELETE FROM {table} WHERE {column} < $1 AND {where}"  # noqa: S608
+    return _count(await con.execute(sql, cut))

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 from meterhub.adapters.stores import _pg_meta as meta
 from meterhub.adapters.stores import _pg_retention as ret
 from meterhub.adapters.stores._pg_base import PgBase
-from meterhub.adapters.stores._time import DAY_S, floor_to, require_utc, sum_periods
+from meterhub.adapters.stores._time import (
+    DAY_S,
+    SHORT_TREND_S,
+    floor_to,
+    require_utc,
+    sum_periods,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -277,4 +283,15 @@ class PgSiteMethods(PgBase):
                 return await ret.delete_before(con, f"rollup_{tier}", "period_start", cut)
 
             deleted[tier] = await self._call("prune", prune_tier)
+        # derived rows live as long as the tier of their resolution
+        derived = {
+            "trends_short": ("trends", "window_start", raw_days, f"window_s < {SHORT_TREND_S}"),
+            "trends_long": ("trends", "window_start", rollup_15m_days,
+                            f"window_s >= {SHORT_TREND_S}"),
+            "consumption": ("consumption", "interval_start", rollup_1d_days, "true"),
+        }  # fmt: skip
+        for name, (table, column, days, where) in derived.items():
+            delete = functools.partial(ret.delete_before, table=table, column=column,
+                                       cut=today - timedelta(days=days), where=where)  # fmt: skip
+            deleted[name] = await self._call("prune", delete)
         return deleted

@@ -496,17 +496,23 @@ class SqliteStore:
         dirty = await self._run("prune", ret.oldest_dirty_us)
         if dirty is not None:
             raw_cut = min(raw_cut, dirty)
+        cut_15m = to_us(today) - rollup_15m_days * day_us
+        cut_1d = to_us(today) - rollup_1d_days * day_us
         cuts = {
             ("readings", "raw"): raw_cut,
-            ("rollup_15m", "15m"): to_us(today) - rollup_15m_days * day_us,
-            ("rollup_1d", "1d"): to_us(today) - rollup_1d_days * day_us,
+            ("rollup_15m", "15m"): cut_15m,
+            ("rollup_1d", "1d"): cut_1d,
+            # derived rows live as long as the tier of their resolution
+            ("trends_short", "trends_short"): to_us(today) - raw_days * day_us,
+            ("trends_long", "trends_long"): cut_15m,
+            ("consumption", "consumption"): cut_1d,
         }
         deleted: dict[str, int] = {}
         for (table, tier), cut in cuts.items():
-            # Queries switch to the coarser tier before the rows go, never after.
-            await self._run(
-                "prune", functools.partial(ret.raise_horizon, tier=tier, horizon_us=cut)
-            )
+            if tier in ("raw", "15m", "1d"):
+                # Queries switch to the coarser tier before the rows go, never after.
+                horizon = functools.partial(ret.raise_horizon, tier=tier, horizon_us=cut)
+                await self._run("prune", horizon)
             total = 0
             while True:
                 # One batch per thread hop: the limiter lets queued writes in between.

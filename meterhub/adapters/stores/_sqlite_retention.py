@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from meterhub.adapters.stores._sqlite_readings import transaction
+from meterhub.adapters.stores._time import SHORT_TREND_S
 
 if TYPE_CHECKING:
     import sqlite3
@@ -90,6 +91,21 @@ _PRUNE: dict[str, str] = {
     "rollup_1d": (
         "DELETE FROM rollup_1d WHERE (meter_id, metric, period_start) IN "
         "(SELECT meter_id, metric, period_start FROM rollup_1d WHERE period_start < ? LIMIT ?)"
+    ),
+    "trends_short": (
+        "DELETE FROM trends WHERE (meter_id, metric, window_s, window_start) IN "  # noqa: S608
+        "(SELECT meter_id, metric, window_s, window_start FROM trends "
+        f"WHERE window_start < ? AND window_s < {SHORT_TREND_S} LIMIT ?)"
+    ),
+    "trends_long": (
+        "DELETE FROM trends WHERE (meter_id, metric, window_s, window_start) IN "  # noqa: S608
+        "(SELECT meter_id, metric, window_s, window_start FROM trends "
+        f"WHERE window_start < ? AND window_s >= {SHORT_TREND_S} LIMIT ?)"
+    ),
+    "consumption": (
+        "DELETE FROM consumption WHERE (meter_id, metric, interval_start, interval_s) IN "
+        "(SELECT meter_id, metric, interval_start, interval_s FROM consumption "
+        "WHERE interval_start < ? LIMIT ?)"
     ),
 }
 

@@ -228,5 +228,11 @@ class Store(Protocol):
     async def prune(
         self, now: datetime, *, raw_days: int, rollup_15m_days: int, rollup_1d_days: int
     ) -> dict[str, int]:
-        """Delete rows older than each tier's retention; counts deleted rows per tier."""
+        """Delete rows older than each tier's retention; counts deleted rows per tier.
+
+        Tiers: ``raw``, ``15m``, ``1d``, and the derived rows: trends shorter than 15
+        minutes (``trends_short``) go with the raw readings, longer ones
+        (``trends_long``) with the 15-minute rollups, ``consumption`` with the daily
+        rollups.
+        """
         ...

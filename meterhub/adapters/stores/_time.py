@@ -24,6 +24,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY_S = 86_400
 ROLLUP_15M_S = 900
 
+SHORT_TREND_S = ROLLUP_15M_S
+"""Trend windows shorter than this are kept like raw readings, longer ones like the
+15-minute rollups."""
+
 TIER_PERIODS: dict[str, int] = {"raw": 0, "15m": ROLLUP_15M_S, "1d": DAY_S}
 """Tiers from finest to coarsest and the period (seconds) each rollup row covers."""
 

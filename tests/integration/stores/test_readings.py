@@ -30,8 +30,8 @@ DAY = timedelta(days=1)
 
 
 async def test_migrate_is_idempotent(store: Store) -> None:
-    assert await store.migrate() == 1
-    assert await store.migrate() == 1
+    assert await store.migrate() == 2
+    assert await store.migrate() == 2
 
 
 async def test_replaying_a_batch_inserts_nothing(store: Store) -> None:

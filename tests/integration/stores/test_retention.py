@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from meterhub.adapters.stores import ReadingRow, Store
+from meterhub.adapters.stores import ConsumptionRow, ReadingRow, Store, TrendRow
 from tests.integration.stores._data import (
     assert_buckets_equal,
     expected_buckets,
@@ -115,4 +115,37 @@ async def test_prune_keeps_raw_rows_that_are_not_rolled_up(store: Store) -> None
     deleted = await store.prune(now, raw_days=5, rollup_15m_days=30, rollup_1d_days=365)
     assert deleted["raw"] == len(old)
     deleted = await store.prune(now, raw_days=5, rollup_15m_days=30, rollup_1d_days=365)
-    assert deleted == {"raw": 0, "15m": 0, "1d": 0}
+    assert deleted == {"raw": 0, "15m": 0, "1d": 0, "trends_short": 0, "trends_long": 0,
+                       "consumption": 0}  # fmt: skip
+
+
+async def test_prune_keeps_trends_and_consumption_as_long_as_their_tier(store: Store) -> None:
+    now = today() + timedelta(hours=1)
+
+    def trend(window_s: int, days_ago: int) -> TrendRow:
+        return TrendRow(meter_id="m1", metric="power_import_w", window_s=window_s,
+                        window_start=today() - days_ago * DAY, avg=1.0, min=1.0, max=1.0,
+                        last=1.0, count=1)  # fmt: skip
+
+    def usage(days_ago: int) -> ConsumptionRow:
+        return ConsumptionRow(meter_id="m1", metric="energy_import_wh",
+                              interval_start=today() - days_ago * DAY, interval_s=900,
+                              wh=5.0, flag="measured")  # fmt: skip
+
+    # minute trends go with raw (5 days), quarter hours with the 15m tier (30 days),
+    # consumption with the daily tier (365 days)
+    await store.write_trends([trend(60, 3), trend(60, 8), trend(900, 8), trend(900, 40)])
+    await store.write_consumption([usage(40), usage(400)])
+    deleted = await store.prune(now, raw_days=5, rollup_15m_days=30, rollup_1d_days=365)
+    assert (deleted["trends_short"], deleted["trends_long"], deleted["consumption"]) == (1, 1, 1)
+
+    async def kept(window_s: int) -> list[int]:
+        rows = await store.query_trends(meters=None, metrics=None, window_s=window_s,
+                                        start=today() - 500 * DAY, end=now)  # fmt: skip
+        return sorted((today() - r.window_start).days for r in rows)
+
+    assert await kept(60) == [3]
+    assert await kept(900) == [8]
+    periods = await store.query_consumption("m1", "energy_import_wh", start=today() - 500 * DAY,
+                                            end=now, period="day")  # fmt: skip
+    assert [(today() - p.period_start).days for p in periods] == [40]
