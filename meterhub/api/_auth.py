@@ -126,7 +126,7 @@ def authorize(needed: Access | None, principal: Principal, *, websocket: bool) -
         if websocket:  # closed before accepting: 4000 + the HTTP status
             raise WebSocketException(detail=detail, code=4401)
         raise NotAuthorizedException(detail=detail, headers=_CHALLENGE)
-    if not principal.role.allows(Role(needed)):
+    if not principal.role.allows(needed):
         detail = f"this needs the {needed} role; the key has the {principal.role} role"
         if websocket:
             raise WebSocketException(detail=detail, code=4403)

@@ -52,12 +52,13 @@ class Role(enum.StrEnum):
         """Order of the roles: viewer < operator < admin."""
         return _RANKS[self]
 
-    def allows(self, needed: Role) -> bool:
-        """Whether this role includes ``needed``."""
-        return self.rank >= needed.rank
+    def allows(self, needed: Role | str) -> bool:
+        """Whether this role includes ``needed`` (a role or its name)."""
+        return self.rank >= _RANKS[needed]
 
 
-_RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+# keyed by name: a Role is its name (StrEnum), and a lookup by name spares building one
+_RANKS: dict[str, int] = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 
 
 class ApiKey(msgspec.Struct, frozen=True, kw_only=True):

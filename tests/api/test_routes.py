@@ -353,8 +353,12 @@ async def test_openapi_document_and_ui(client: AsyncTestClient[Litestar]) -> Non
     assert "meter_key" in document["components"]["schemas"]["DeviceCreate"]["properties"]
     assert "meter_key" not in document["components"]["schemas"]["DeviceOut"]["properties"]
     # the latest route answers with its own ASGI app; its document still names the body
-    ok = document["paths"]["/api/v1/devices/{device_id}/latest"]["get"]["responses"]["200"]
+    route = document["paths"]["/api/v1/devices/{device_id}/latest"]["get"]
+    ok = route["responses"]["200"]
     assert ok["content"]["application/json"]["schema"]["$ref"].endswith("/Latest")
+    assert [(p["name"], p["in"], p["required"]) for p in route["parameters"]] == [
+        ("device_id", "path", True)
+    ]
     ui = await client.get("/schema")
     assert ui.status_code == 200
     assert "text/html" in ui.headers["content-type"]
