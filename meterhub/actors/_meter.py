@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import time
 from datetime import UTC, datetime, tzinfo
@@ -335,6 +336,10 @@ def to_reading(
     for name, value in telegram.values.items():
         if isinstance(value, str):
             text[name] = value
+        elif isinstance(value, float) and not math.isfinite(value):
+            # a DLMS float register may carry NaN or infinity: kept as text, so no
+            # average, counter or database column ever sees it as a number
+            text[name] = str(value)
         else:
             values[name] = value
     return Reading(

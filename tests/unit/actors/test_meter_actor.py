@@ -182,3 +182,18 @@ def test_naive_dsmr_time_in_the_repeated_hour_uses_the_dst_flag(dst: bool) -> No
                         values={"energy_import_wh": 1}, units={}, dst=dst)  # fmt: skip
     reading = to_reading("m", telegram, datetime.now(UTC), zoneinfo.ZoneInfo("Europe/Amsterdam"))
     assert reading.ts.hour == (0 if dst else 1)
+
+
+def test_non_finite_float_registers_become_text_not_numbers() -> None:
+    from datetime import UTC, datetime
+
+    from meterhub.actors import to_reading
+    from meterhub.adapters.codecs import Telegram
+
+    telegram = Telegram(format="mbus", meter_number="x", timestamp=None,
+                        values={"power_import_w": float("nan"), "frequency_hz": float("inf"),
+                                "voltage_l1_v": 230.5, "energy_import_wh": 7},
+                        units={})  # fmt: skip
+    reading = to_reading("m", telegram, datetime.now(UTC), UTC)
+    assert reading.values == {"voltage_l1_v": 230.5, "energy_import_wh": 7}
+    assert reading.text == {"power_import_w": "nan", "frequency_hz": "inf"}
