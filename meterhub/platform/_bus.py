@@ -83,20 +83,32 @@ class Bus:
         """
         validate_pattern(pattern)
         mailbox = target.mailbox if isinstance(target, ActorRef) else target
-        self._subs[(pattern, id(mailbox))] = (pattern, mailbox)
-        self._routes.clear()
+        key = (pattern, id(mailbox))
+        if key not in self._subs:
+            self._subs[key] = (pattern, mailbox)
+            # the cached routes gain the new mailbox where it matches; clearing them all
+            # would make every publisher rebuild its route after each client subscribes
+            for topic, route in list(self._routes.items()):
+                if mailbox not in route and topic_matches(pattern, topic):
+                    self._routes[topic] = (*route, mailbox)
         return Subscription(self, pattern, mailbox)
 
     def unsubscribe(self, pattern: str, mailbox: Mailbox[Any]) -> None:
         """Remove one subscription (no error if it is gone)."""
         if self._subs.pop((pattern, id(mailbox)), None) is not None:
-            self._routes.clear()
+            self._forget_routes_of(mailbox)
 
     def unsubscribe_all(self, mailbox: Mailbox[Any]) -> None:
         """Remove every subscription of one mailbox (its actor stopped for good)."""
         for key in [k for k, (_, mb) in self._subs.items() if mb is mailbox]:
             del self._subs[key]
-        self._routes.clear()
+        self._forget_routes_of(mailbox)
+
+    def _forget_routes_of(self, mailbox: Mailbox[Any]) -> None:
+        # only the routes that reached this mailbox are rebuilt (another of its patterns
+        # may still match them)
+        for topic in [t for t, route in self._routes.items() if mailbox in route]:
+            del self._routes[topic]
 
     def _route(self, topic: str) -> tuple[Mailbox[Any], ...]:
         route = self._routes.get(topic)

@@ -65,6 +65,39 @@ async def test_fan_out_reaches_every_matching_subscriber_once() -> None:
     assert await m1.get_batch(10) == ["a", "b"]
 
 
+_PATTERNS = ["readings/#", "readings/+", "readings/m1", "+/m1", "#", "alerts/+"]
+_TOPICS = ["readings/m1", "readings/m2", "alerts/m1", "status/m2"]
+_op = st.one_of(
+    st.tuples(st.just("sub"), st.integers(0, 2), st.sampled_from(_PATTERNS)),
+    st.tuples(st.just("unsub"), st.integers(0, 2), st.sampled_from(_PATTERNS)),
+    st.tuples(st.just("unsub_all"), st.integers(0, 2), st.just("")),
+    st.tuples(st.just("pub"), st.just(0), st.sampled_from(_TOPICS)),
+)
+
+
+@given(st.lists(_op, max_size=40))
+def test_cached_routes_always_match_the_current_subscriptions(
+    ops: list[tuple[str, int, str]],
+) -> None:
+    bus = Bus()
+    boxes = [Mailbox[str](f"b{i}", 1000, MailboxPolicy.DROP_OLDEST) for i in range(3)]
+    subs: set[tuple[int, str]] = set()  # the reference: (box, pattern)
+    for op, box, arg in ops:
+        if op == "sub":
+            bus.subscribe(arg, boxes[box])
+            subs.add((box, arg))
+        elif op == "unsub":
+            bus.unsubscribe(arg, boxes[box])
+            subs.discard((box, arg))
+        elif op == "unsub_all":
+            bus.unsubscribe_all(boxes[box])
+            subs = {(b, p) for b, p in subs if b != box}
+        else:
+            assert bus.publish_nowait(arg, arg) == []
+            got = {i for i, mb in enumerate(boxes) if mb.take_nowait(10) == [arg]}
+            assert got == {b for b, p in subs if topic_matches(p, arg)}
+
+
 async def test_slow_drop_oldest_subscriber_never_stalls_the_others() -> None:
     gate, slow, fast = anyio.Event(), Probe(), Probe()
     async with ActorSystem() as system:
