@@ -90,16 +90,6 @@ class MeterSetup:
     board: LiveBoard | None = None
 
 
-class LinkDown(msgspec.Struct, frozen=True):
-    """The transport broke or could not be opened."""
-
-    reason: str
-
-
-class LinkUp(msgspec.Struct, frozen=True):
-    """The transport is open (again)."""
-
-
 class Tick(msgspec.Struct, frozen=True):
     """Time to re-check ``stale`` and ``offline``."""
 
@@ -111,7 +101,7 @@ class StatusQuery:
     reply: Reply[MeterStatus]
 
 
-MeterMessage = LinkDown | LinkUp | Tick | StatusQuery
+MeterMessage = Tick | StatusQuery
 Output = tuple[str, object]  # (bus topic, message)
 
 
@@ -122,9 +112,9 @@ class MeterActor(Actor[MeterMessage]):
     (a USB adapter unplugged). It frames, journals and decodes what it reads in place
     rather than sending it to the actor's mailbox: that hop and task switch per
     telegram were a large share of ingest. The state below still has one writer at a
-    time: everything that changes it (``_take`` here, the handlers of the actor's own
-    messages) is synchronous up to the point where it publishes, so the two never
-    interleave half-way.
+    time: everything that changes it (the reader's ``_take`` and link changes, the
+    actor's clock ticks) is synchronous up to the point where it publishes, so they
+    never interleave half-way; and only the reader touches the decoder.
     """
 
     def __init__(self, setup: MeterSetup) -> None:
@@ -154,19 +144,19 @@ class MeterActor(Actor[MeterMessage]):
         self.context.start_background(self._tick_forever, "ticker")
 
     async def _read_forever(self) -> None:
-        ref, setup = self.context.ref, self.setup
+        setup = self.setup
         attempt = 0
         while True:
             try:
                 async with setup.open_transport() as transport:
                     attempt = 0
-                    await ref.send(LinkUp())
+                    await self._publish(self._link_up())
                     while True:
                         data = await transport.read()
                         await self._publish(self._take(data, datetime.now(UTC)))
             except TransportError as exc:
                 attempt += 1
-                await ref.send(LinkDown(str(exc)))
+                await self._publish(self._link_down(str(exc)))
                 await anyio.sleep(setup.reconnect.backoff(attempt, random.random()))  # noqa: S311
 
     async def _tick_forever(self) -> None:
@@ -185,18 +175,27 @@ class MeterActor(Actor[MeterMessage]):
         outputs: list[Output] = []
         if isinstance(message, Tick):
             self._on_tick(outputs)
-        elif isinstance(message, StatusQuery):
+        else:
             message.reply.send(self.status())
-        elif isinstance(message, LinkDown):
-            self._transport_failures += 1
-            # a torn telegram must not join the next one; count it like any rejection
-            for error in self._decoder.reset_framing():
-                self._errors[error.reason] = self._errors.get(error.reason, 0) + 1
-            self._set_state(MeterState.OFFLINE, message.reason, outputs)
-        elif self._state in (MeterState.STARTING, MeterState.OFFLINE):  # LinkUp
+        await self._publish(outputs)
+
+    def _link_up(self) -> list[Output]:
+        """The transport is open (again)."""
+        outputs: list[Output] = []
+        if self._state in (MeterState.STARTING, MeterState.OFFLINE):
             self._last_bytes_mono = time.monotonic()
             self._set_state(MeterState.STALE, "transport open, waiting for telegrams", outputs)
-        await self._publish(outputs)
+        return outputs
+
+    def _link_down(self, reason: str) -> list[Output]:
+        """The transport broke or could not be opened."""
+        outputs: list[Output] = []
+        self._transport_failures += 1
+        # a torn telegram must not join the next one; count it like any rejection
+        for error in self._decoder.reset_framing():
+            self._errors[error.reason] = self._errors.get(error.reason, 0) + 1
+        self._set_state(MeterState.OFFLINE, reason, outputs)
+        return outputs
 
     def _take(self, data: bytes, received_at: datetime) -> list[Output]:
         """Frame, journal and decode bytes from the transport; what to publish."""

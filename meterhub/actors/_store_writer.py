@@ -72,7 +72,7 @@ class FlushTick(msgspec.Struct, frozen=True):
 class WriterSettings:
     """Batching and retry of the store writer."""
 
-    batch_rows: int = 5000
+    batch_rows: int = 50_000
     flush_interval: float = 0.2
     # a hole older than this (while later records keep arriving) is a loss on the live
     # path; under heavy load a reading may legitimately queue for seconds, and a
