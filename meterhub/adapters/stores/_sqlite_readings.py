@@ -190,6 +190,8 @@ _LATEST_PACKED = (
     "'ok' FROM src WHERE true GROUP BY meter_id, metric "
     + _UPSERT_LATEST[_UPSERT_LATEST.index("ON CONFLICT") :]
 )
+
+
 def ingest(
     con: sqlite3.Connection, packed: str, days: set[int], cursor: tuple[str, int] | None
 ) -> int:
