@@ -197,3 +197,25 @@ def test_non_finite_float_registers_become_text_not_numbers() -> None:
     reading = to_reading("m", telegram, datetime.now(UTC), UTC)
     assert reading.values == {"voltage_l1_v": 230.5, "energy_import_wh": 7}
     assert reading.text == {"power_import_w": "nan", "frequency_hz": "inf"}
+
+
+@pytest.mark.parametrize(("level", "subscribed"), [("INFO", True), ("WARNING", False)])
+async def test_reading_logger_listens_only_when_its_lines_are_logged(level: str,
+                                                                     subscribed: bool) -> None:  # fmt: skip
+    from datetime import UTC, datetime
+
+    from meterhub.actors import ReadingLogger
+
+    stream = io.StringIO()
+    configure_logging(level, "json", stream)
+    try:
+        async with ActorSystem() as system:
+            await system.spawn(ActorSpec("reading-log", ReadingLogger))
+            reading = Reading(meter_id="m1", ts=datetime(2026, 1, 1, tzinfo=UTC),
+                              values={"power_import_w": 5.0})  # fmt: skip
+            delivered = await system.bus.publish("readings/m1", reading)
+            await anyio.sleep(0.05)
+    finally:
+        logging.getLogger().handlers.clear()
+    assert delivered == (1 if subscribed else 0)
+    assert ('"reading"' in stream.getvalue()) is subscribed
