@@ -51,6 +51,11 @@ class JournalReader(Protocol):
         """Seq of the newest record appended."""
         ...
 
+    @property
+    def durable_seq(self) -> int:
+        """Seq of the newest record on disk."""
+        ...
+
     async def wait_durable(self, seq: int) -> None:
         """Until ``seq`` is on disk."""
         ...
@@ -184,12 +189,13 @@ class StoreWriter(Actor[WriterMessage]):
         since = self._oldest_hole_since
         return since is not None and time.monotonic() - since > self._settings.gap_timeout
 
-    async def _write(self) -> None:
-        batch, rows = self._batch, self._batch_rows
-        self._batch, self._batch_rows = [], 0
+    async def _write(self, *, everything: bool = False) -> None:
+        if everything and self._cursor > self._journal.durable_seq:
+            await self._journal.wait_durable(self._cursor)
+        batch, cursor = self._take_durable()
         derived, self._derived = self._derived, []
-        cursor = self._cursor
         if batch:
+            rows = sum(len(reading.values) for reading in batch)
             started = time.monotonic()
             await self._retrying(lambda: self._store.ingest(batch, cursor=(SINK, cursor)))
             self.written += rows
@@ -200,6 +206,27 @@ class StoreWriter(Actor[WriterMessage]):
         self._journal.report_cursor(SINK, cursor)
         if derived:
             await self._write_derived(derived)
+
+    def _take_durable(self) -> tuple[list[Reading], int]:
+        """Take the batched readings whose frames are on disk, and their cursor.
+
+        A reading decoded from a frame the journal has not yet written must wait: were
+        the process killed now, the journal would hand that seq to another frame after
+        the restart, and a cursor already past it would skip that frame for good.
+        """
+        durable, batch = self._journal.durable_seq, self._batch
+        cut = index = len(batch)
+        # journaled readings are batched in seq order: scan back to the first durable one
+        while index:
+            index -= 1
+            seq = batch[index].journal_seq
+            if seq is not None:
+                if seq <= durable:
+                    break
+                cut = index
+        taken, self._batch = batch[:cut], batch[cut:]
+        self._batch_rows = sum(len(reading.values) for reading in self._batch)
+        return taken, min(self._cursor, durable)
 
     async def _write_derived(self, derived: Sequence[object]) -> None:
         trends = [TrendRow(**msgspec.structs.asdict(t)) for t in derived if isinstance(t, Trend)]
@@ -234,7 +261,7 @@ class StoreWriter(Actor[WriterMessage]):
                 if reading is not None:
                     self._add(reading)
             self._cursor = records[-1][0]
-            await self._write()
+            await self._write(everything=True)
         # what the live path delivered meanwhile for seqs now stored is dropped above
         self._pending = {s: r for s, r in self._pending.items() if s > self._cursor}
         self._advance()
@@ -261,5 +288,5 @@ class StoreWriter(Actor[WriterMessage]):
     async def on_stop(self) -> None:
         """Write what is left; fill any hole from the journal (the meters stopped)."""
         self._advance()
-        await self._write()
+        await self._write(everything=True)
         await self._catch_up()

@@ -1,0 +1,65 @@
+"""The store writer with a real journal and a real SQLite store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+
+from meterhub.actors import SINK, DeviceDirectory, Redecoder, StoreWriter, Validator, WriterSettings
+from meterhub.adapters.journal import Journal
+from meterhub.adapters.stores import SqliteStore
+from meterhub.model import RawFrame, Reading
+from meterhub.platform import ActorSpec, ActorSystem
+
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+
+
+def frame(n: int) -> RawFrame:
+    return RawFrame(meter_id="m1", transport="test", received_at=NOW, payload=bytes([n]))
+
+
+def reading(seq: int) -> Reading:
+    return Reading(meter_id="m1", ts=NOW.replace(second=seq), values={"power_import_w": seq},
+                   received_at=NOW, journal_seq=seq)  # fmt: skip
+
+
+async def stored_seqs(store: SqliteStore) -> list[int | None]:
+    rows = await store.query_readings(meters=["m1"], metrics=None, start=NOW,
+                                      end=NOW.replace(minute=1), limit=100)  # fmt: skip
+    return [row.journal_seq for row in rows]
+
+
+async def test_nothing_is_committed_past_the_journals_disk(tmp_path: Path) -> None:
+    # were a reading stored before its frame is on disk, a kill -9 would let the journal
+    # give that seq to another frame after the restart, which the cursor would then skip
+    redecoder = Redecoder({}, {}, Validator(), DeviceDirectory())
+    settings = WriterSettings(flush_interval=0.02)
+    async with (
+        Journal(tmp_path / "journal", flush_interval=3600, fsync=False) as journal,
+        SqliteStore(tmp_path / "db.sqlite") as store,
+        ActorSystem() as system,
+    ):
+        await store.migrate()
+        await system.spawn(ActorSpec(SINK, lambda: StoreWriter(store, journal, redecoder,
+                                                               settings)))  # fmt: skip
+        ref = system.lookup(SINK)
+        seqs = [journal.append(frame(n)) for n in range(3)]
+        await journal.flush()  # the first three on disk, the next two only buffered
+        seqs += [journal.append(frame(n)) for n in range(3, 5)]
+        assert (journal.durable_seq, journal.last_seq) == (3, 5)
+        for seq in seqs:
+            await ref.send(reading(seq))
+        with anyio.fail_after(5):
+            while await store.read_cursor(SINK) < 3:  # noqa: ASYNC110 (the writer's progress)
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.2)  # ten flush ticks: the writer must still hold seqs 4 and 5
+        assert await store.read_cursor(SINK) == 3
+        assert await stored_seqs(store) == [1, 2, 3]
+
+        await journal.flush()
+        with anyio.fail_after(5):
+            while await store.read_cursor(SINK) < 5:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        assert await stored_seqs(store) == [1, 2, 3, 4, 5]
