@@ -172,6 +172,28 @@ def pack_readings(readings: Sequence[Reading]) -> tuple[bytes, set[int]]:
 _ENCODER = msgspec.json.Encoder()
 
 
+def newest_readings(readings: Sequence[Reading]) -> Sequence[Reading]:
+    """The readings that may hold some (meter, metric)'s newest value in ``readings``.
+
+    Each meter's newest reading, and any of its older ones that carry a metric the
+    newest lacks. A store that keeps the latest value per key then sorts a few
+    hundred readings instead of the whole batch.
+    """
+    newest: dict[str, Reading] = {}
+    for r in readings:
+        held = newest.get(r.meter_id)
+        if held is None or r.ts > held.ts:
+            newest[r.meter_id] = r
+    if len(newest) == len(readings):
+        return readings
+    extra = [
+        r
+        for r in readings
+        if (top := newest[r.meter_id]) is not r and not r.values.keys() <= top.values.keys()
+    ]
+    return [*newest.values(), *extra]
+
+
 def rows_from_reading(reading: Reading, journal_seq: int | None = None) -> list[ReadingRow]:
     """Explode one telegram's :class:`~meterhub.model.Reading` into storage rows."""
     rule = ",".join(reading.quality_rules) or None

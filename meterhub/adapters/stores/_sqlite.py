@@ -14,7 +14,7 @@ from meterhub.adapters.stores import _sqlite_meta as meta
 from meterhub.adapters.stores import _sqlite_readings as rd
 from meterhub.adapters.stores import _sqlite_retention as ret
 from meterhub.adapters.stores._errors import StoreError, StoreUnavailableError
-from meterhub.adapters.stores._rows import pack_readings
+from meterhub.adapters.stores._rows import newest_readings, pack_readings
 from meterhub.adapters.stores._time import (
     DAY_S,
     bucket_seconds,
@@ -179,8 +179,13 @@ class SqliteStore:
             StoreUnavailableError: the file cannot be written.
         """
         packed, days = pack_readings(readings)
+        newest = newest_readings(readings)
+        packed_newest = packed if newest is readings else pack_readings(newest)[0]
         # JSON functions take text, not blobs
-        write = functools.partial(rd.ingest, packed=packed.decode(), days=days, cursor=cursor)
+        write = functools.partial(
+            rd.ingest, packed=packed.decode(), newest=packed_newest.decode(), days=days,
+            cursor=cursor,
+        )  # fmt: skip
         return await self._run("ingest", write)
 
     async def read_cursor(self, sink: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -51,13 +52,17 @@ async def test_ingest_stores_exactly_the_rows_of_its_readings(store: Store) -> N
     start = today() - DAY
     readings = [
         Reading(meter_id=f"m{i % 3}", ts=start + timedelta(seconds=10 * i),
-                values={"power_import_w": i + 0.5, "energy_import_wh": 1000 + i},
+                values={"power_import_w": i + 0.5, "energy_import_wh": 1000 + i}
+                # a metric only some (older) readings carry: its latest is not in the
+                # meter's newest reading
+                | ({"gas_m3": i / 10} if i % 5 == 0 and i < 20 else {}),
                 journal_seq=i + 1, ts_source="received" if i == 4 else "meter",
                 quality=Quality.SUSPECT if i == 7 else Quality.GOOD,
                 quality_rules=["clock_skew", "jump:energy_import_wh"] if i == 7 else [])
         for i in range(30)
     ]  # fmt: skip
-    assert await store.ingest(readings, cursor=("store", 30)) == 60
+    random.Random(4).shuffle(readings)  # noqa: S311 (meters overtake each other)
+    assert await store.ingest(readings, cursor=("store", 30)) == 64
     assert await store.ingest(readings[:10], cursor=("store", 10)) == 0  # a replay
     assert await store.read_cursor("store") == 30
     got = await store.query_readings(
@@ -66,7 +71,8 @@ async def test_ingest_stores_exactly_the_rows_of_its_readings(store: Store) -> N
     want = [row for r in readings for row in rows_from_reading(r, r.journal_seq)]
     key = lambda r: (r.meter_id, r.metric, r.ts)  # noqa: E731
     assert sorted(got, key=key) == sorted(want, key=key)
-    newest = {(r.meter_id, r.metric): r for r in want}  # readings come in time order
+    newest = {(r.meter_id, r.metric): r for r in sorted(want, key=lambda r: r.ts)}
+    assert newest["m1", "gas_m3"].ts == start + timedelta(seconds=100)
     assert sorted(await store.latest(), key=key) == sorted(newest.values(), key=key)
     # a day written by ingest is marked for its rollups
     assert await store.rollup(today() + timedelta(hours=1)) > 0
