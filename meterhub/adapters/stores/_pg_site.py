@@ -289,6 +289,8 @@ class PgSiteMethods(PgBase):
             "trends_long": ("trends", "window_start", rollup_15m_days,
                             f"window_s >= {SHORT_TREND_S}"),
             "consumption": ("consumption", "interval_start", rollup_1d_days, "true"),
+            # open and acknowledged alerts stay, however old: someone has to act on them
+            "alerts": ("alerts", "resolved_at", rollup_1d_days, "state = 'resolved'"),
         }  # fmt: skip
         for name, (table, column, days, where) in derived.items():
             delete = functools.partial(ret.delete_before, table=table, column=column,

@@ -511,6 +511,7 @@ class SqliteStore:
             ("trends_short", "trends_short"): to_us(today) - raw_days * day_us,
             ("trends_long", "trends_long"): cut_15m,
             ("consumption", "consumption"): cut_1d,
+            ("alerts", "alerts"): cut_1d,
         }
         deleted: dict[str, int] = {}
         for (table, tier), cut in cuts.items():

@@ -107,6 +107,11 @@ _PRUNE: dict[str, str] = {
         "(SELECT meter_id, metric, interval_start, interval_s FROM consumption "
         "WHERE interval_start < ? LIMIT ?)"
     ),
+    # open and acknowledged alerts stay, however old: someone still has to act on them
+    "alerts": (
+        "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts "
+        "WHERE state = 'resolved' AND resolved_at < ? LIMIT ?)"
+    ),
 }
 
 

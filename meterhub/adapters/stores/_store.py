@@ -232,7 +232,8 @@ class Store(Protocol):
 
         Tiers: ``raw``, ``15m``, ``1d``, and the derived rows: trends shorter than 15
         minutes (``trends_short``) go with the raw readings, longer ones
-        (``trends_long``) with the 15-minute rollups, ``consumption`` with the daily
-        rollups.
+        (``trends_long``) with the 15-minute rollups, ``consumption`` and resolved
+        ``alerts`` (by their resolve time) with the daily rollups. Open and
+        acknowledged alerts are never pruned.
         """
         ...

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from meterhub.adapters.stores import ConsumptionRow, ReadingRow, Store, TrendRow
+from meterhub.adapters.stores import AlertRow, ConsumptionRow, ReadingRow, Store, TrendRow
 from tests.integration.stores._data import (
     assert_buckets_equal,
     expected_buckets,
@@ -116,7 +116,7 @@ async def test_prune_keeps_raw_rows_that_are_not_rolled_up(store: Store) -> None
     assert deleted["raw"] == len(old)
     deleted = await store.prune(now, raw_days=5, rollup_15m_days=30, rollup_1d_days=365)
     assert deleted == {"raw": 0, "15m": 0, "1d": 0, "trends_short": 0, "trends_long": 0,
-                       "consumption": 0}  # fmt: skip
+                       "consumption": 0, "alerts": 0}  # fmt: skip
 
 
 async def test_prune_keeps_trends_and_consumption_as_long_as_their_tier(store: Store) -> None:
@@ -149,3 +149,24 @@ async def test_prune_keeps_trends_and_consumption_as_long_as_their_tier(store: S
     periods = await store.query_consumption("m1", "energy_import_wh", start=today() - 500 * DAY,
                                             end=now, period="day")  # fmt: skip
     assert [(today() - p.period_start).days for p in periods] == [40]
+
+
+async def test_prune_drops_only_alerts_resolved_before_the_daily_tier(store: Store) -> None:
+    now = today() + timedelta(hours=1)
+
+    def alert(alert_id: str, state: str, days_ago: int) -> AlertRow:
+        at = today() - days_ago * DAY
+        return AlertRow(id=alert_id, rule="overvoltage", meter_id="m1", severity="warning",
+                        state=state, message="voltage above 253 V", value=254.0,  # type: ignore[arg-type]
+                        opened_at=at, updated_at=at,
+                        resolved_at=at if state == "resolved" else None)  # fmt: skip
+
+    await store.upsert_alert(alert("old-resolved", "resolved", 400))
+    await store.upsert_alert(alert("recent-resolved", "resolved", 40))
+    # someone still has to act on these, however old they are
+    await store.upsert_alert(alert("old-open", "open", 400))
+    await store.upsert_alert(alert("old-acknowledged", "acknowledged", 400))
+    deleted = await store.prune(now, raw_days=5, rollup_15m_days=30, rollup_1d_days=365)
+    assert deleted["alerts"] == 1
+    left = sorted(a.id for a in await store.list_alerts(limit=10))
+    assert left == ["old-acknowledged", "old-open", "recent-resolved"]
