@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -12,6 +13,9 @@ from meterhub.adapters.journal import Journal
 from meterhub.adapters.stores import SqliteStore
 from meterhub.model import RawFrame, Reading
 from meterhub.platform import ActorSpec, ActorSystem
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 
@@ -63,3 +67,48 @@ async def test_nothing_is_committed_past_the_journals_disk(tmp_path: Path) -> No
             while await store.read_cursor(SINK) < 5:  # noqa: ASYNC110
                 await anyio.sleep(0.01)
         assert await stored_seqs(store) == [1, 2, 3, 4, 5]
+
+
+class SlowFirstWrite(SqliteStore):
+    """A store whose first ingest takes a second, like a batch behind a busy disk."""
+
+    slept = False
+
+    async def ingest(self, readings: Sequence[Reading], *,
+                     cursor: tuple[str, int] | None = None) -> int:  # fmt: skip
+        if not self.slept:
+            self.slept = True
+            await anyio.sleep(1.0)
+        return await super().ingest(readings, cursor=cursor)
+
+
+async def test_time_spent_writing_does_not_age_a_hole(tmp_path: Path) -> None:
+    # a seq missing while later ones arrive is a loss only after gap_timeout of the
+    # writer *receiving*; while it writes, the live path cannot deliver the missing seq,
+    # and a needless catch-up (decoding everything again) would deepen an overload
+    redecoder = Redecoder({}, {}, Validator(), DeviceDirectory())
+    settings = WriterSettings(flush_interval=0.02, gap_timeout=0.6)
+    async with (
+        Journal(tmp_path / "journal", fsync=False) as journal,
+        SlowFirstWrite(tmp_path / "db.sqlite") as store,
+        ActorSystem() as system,
+    ):
+        await store.migrate()
+        await system.spawn(ActorSpec(SINK, lambda: StoreWriter(store, journal, redecoder,
+                                                               settings)))  # fmt: skip
+        ref = system.lookup(SINK)
+        for n in range(3):
+            journal.append(frame(n))
+        await journal.flush()
+        await ref.send(reading(1))
+        await ref.send(reading(3))  # seq 2 is still on its way
+        await anyio.sleep(1.25)  # the slow write of seq 1, then a quarter second of ticks
+        # a catch-up would have re-read seq 2 from the journal (its meter is unknown here)
+        assert redecoder.unknown_meters == set()
+        assert await store.read_cursor(SINK) == 1
+        await ref.send(reading(2))  # the hole fills from the live path
+        with anyio.fail_after(5):
+            while await store.read_cursor(SINK) < 3:  # noqa: ASYNC110 (the writer's progress)
+                await anyio.sleep(0.01)
+        assert await stored_seqs(store) == [1, 2, 3]
+        assert redecoder.unknown_meters == set()
