@@ -197,7 +197,9 @@ class Site:
                                 flush_interval=storage.flush_interval_s)  # fmt: skip
         await spawn(ActorSpec(SINK, lambda: StoreWriter(store, self.journal, catch_up, writer),
                               mailbox_capacity=100_000, mailbox_policy=MailboxPolicy.DROP_OLDEST,
-                              batch_limit=4096,
+                              # behind, it takes bigger batches: a commit costs
+                              # SQLite a fixed ~0.1 s, so bigger ones catch up
+                              batch_limit=16384,
                               stop_timeout=settings.runtime.shutdown_timeout))  # fmt: skip
         retention = Retention(raw_days=storage.raw_days, rollup_15m_days=storage.rollup_15m_days,
                               rollup_1d_days=storage.rollup_1d_days,
