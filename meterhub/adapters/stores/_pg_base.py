@@ -9,6 +9,7 @@ import asyncpg
 
 from meterhub.adapters.stores import _pg_readings as rd
 from meterhub.adapters.stores._errors import StoreError, StoreUnavailableError
+from meterhub.adapters.stores._rows import KnownSeries
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -75,6 +76,7 @@ class PgBase:
         self.bulk: rd.BulkMethod = bulk
         self._sizes = (min_size, max_size)
         self._partitions = rd.PartitionManager(partition_past_days, partition_future_days)
+        self._series = KnownSeries()
         self._pool: Any = None
         self.backend = "postgres"
 

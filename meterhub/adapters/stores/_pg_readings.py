@@ -52,23 +52,16 @@ _UNNEST = (
 )
 
 # One statement does everything a batch needs, so the whole batch commits or nothing:
-# new rows (a replay inserts none), the latest value per key, the days whose rollups
-# are now stale. Only a strictly newer ts replaces a latest row: a row at the same ts
-# already exists, so an equal ts is a replay.
+# new rows (a replay inserts none), the series they start, the days whose rollups are
+# now stale.
 _WRITE = """
 WITH src AS MATERIALIZED ({source}),
 ins AS (
     INSERT INTO readings ({cols}) SELECT {cols} FROM src
     {conflict} RETURNING 1
 ),
-lat AS (
-    INSERT INTO readings_latest ({cols})
-    SELECT DISTINCT ON (meter_id, metric) {cols} FROM src ORDER BY meter_id, metric, ts DESC
-    ON CONFLICT (meter_id, metric) DO UPDATE SET ts = excluded.ts, value = excluded.value,
-        quality = excluded.quality, quality_rule = excluded.quality_rule,
-        journal_seq = excluded.journal_seq, ts_source = excluded.ts_source,
-        decode_status = excluded.decode_status
-    WHERE excluded.ts > readings_latest.ts
+ser AS (
+    INSERT INTO series (meter_id, metric) {series} ON CONFLICT DO NOTHING
 ),
 dirty AS (
     INSERT INTO rollup_dirty (day) SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date FROM src
@@ -97,11 +90,15 @@ _PACKED = (
 # The live path almost never repeats a row, and a plain INSERT costs half of one with
 # ON CONFLICT (speculative insertion) here: try it first, and only when a row is
 # already stored (a catch-up overlapping the live path) write the batch again with it.
-_WRITE_PACKED_NEW = _WRITE.format(source=_PACKED, cols=_COLS, conflict="")
-_WRITE_PACKED = _WRITE.format(source=_PACKED, cols=_COLS, conflict=_KEEP)
+# the packed path names only the series the store may not hold yet ($2, see
+# ``KnownSeries``); the row paths name every series of the batch
+_NEW_SERIES = "SELECT s->>0, s->>1 FROM jsonb_array_elements($2::text::jsonb) AS s"
+_BATCH_SERIES = "SELECT DISTINCT meter_id, metric FROM src"
+_WRITE_PACKED_NEW = _WRITE.format(source=_PACKED, series=_NEW_SERIES, cols=_COLS, conflict="")
+_WRITE_PACKED = _WRITE.format(source=_PACKED, series=_NEW_SERIES, cols=_COLS, conflict=_KEEP)
 _WRITES = {
     (method, overwrite): _WRITE.format(
-        source=_STAGE if method == "copy" else _UNNEST, cols=_COLS,
+        source=_STAGE if method == "copy" else _UNNEST, series=_BATCH_SERIES, cols=_COLS,
         conflict=_REPLACE if overwrite else _KEEP,
     )
     for method in ("copy", "unnest")
@@ -161,16 +158,21 @@ async def write_readings(
     return int(inserted)
 
 
-async def ingest(con: PgConnection, packed: str | None, cursor: tuple[str, int] | None) -> int:
-    """Write packed readings (if any) and the cursor in one transaction; rows inserted."""
+async def ingest(
+    con: PgConnection, packed: tuple[str, str] | None, cursor: tuple[str, int] | None
+) -> int:
+    """Write packed readings (if any) and the cursor in one transaction; rows inserted.
+
+    ``packed`` is the readings and the series they may start (``pack_series``).
+    """
     async with con.transaction():
         inserted = 0
         if packed is not None:
             try:
                 async with con.transaction():  # a savepoint: a duplicate undoes only this
-                    inserted = await con.fetchval(_WRITE_PACKED_NEW, packed)
+                    inserted = await con.fetchval(_WRITE_PACKED_NEW, *packed)
             except asyncpg.UniqueViolationError:
-                inserted = await con.fetchval(_WRITE_PACKED, packed)
+                inserted = await con.fetchval(_WRITE_PACKED, *packed)
         if cursor is not None:
             await con.execute(_UPSERT_CURSOR, cursor[0], cursor[1])
     return int(inserted)
@@ -364,9 +366,20 @@ async def horizons(con: PgConnection) -> dict[str, datetime]:
     return {r[0]: r[1] for r in await con.fetch("SELECT tier, horizon FROM tier_horizons")}
 
 
+_LATEST = (
+    # one backward descent of the primary key per series; the daily partitions are
+    # scanned newest first and the first hit ends the search
+    f"SELECT r.* FROM series s CROSS JOIN LATERAL (SELECT {_COLS} FROM readings "  # noqa: S608
+    "WHERE meter_id = s.meter_id AND metric = s.metric ORDER BY ts DESC LIMIT 1) AS r "
+    "WHERE true"
+)
+
+
 async def latest(con: PgConnection, meters: list[str] | None) -> list[ReadingRow]:
     """Newest row per meter and metric."""
     p = Params()
-    sql = f"SELECT {_COLS} FROM readings_latest WHERE true"  # noqa: S608
-    sql += filters(meters, None, p) + " ORDER BY meter_id, metric"
+    sql = _LATEST
+    if meters is not None:
+        sql += f" AND s.meter_id = ANY({p(meters)}::text[])"
+    sql += " ORDER BY s.meter_id, s.metric"
     return [_row(r) for r in await con.fetch(sql, *p.values)]

@@ -10,7 +10,7 @@ from meterhub.adapters.stores import _pg_readings as rd
 from meterhub.adapters.stores._errors import StoreError
 from meterhub.adapters.stores._migrations import load_migrations
 from meterhub.adapters.stores._pg_site import PgSiteMethods
-from meterhub.adapters.stores._rows import pack_readings
+from meterhub.adapters.stores._rows import pack_readings, pack_series
 from meterhub.adapters.stores._time import bucket_seconds, floor_to, plan_tiers, require_utc
 
 if TYPE_CHECKING:
@@ -106,13 +106,17 @@ class PostgresStore(PgSiteMethods):
         """
         packed, day_numbers = pack_readings(readings)
         days = {_EPOCH_DAY + timedelta(days=n) for n in day_numbers}
+        series = self._series.new_in(readings)
+        both = (packed.decode(), pack_series(series)) if readings else None
 
         async def work(con: PgConnection) -> int:
             for day in self._partitions.wanted(days, datetime.now(UTC).date()):
                 await self._partitions.ensure(con, day)
-            return await rd.ingest(con, packed.decode() if readings else None, cursor)
+            return await rd.ingest(con, both, cursor)
 
-        return await self._call("ingest", work)
+        inserted = await self._call("ingest", work)
+        self._series.add(series)
+        return inserted
 
     async def read_cursor(self, sink: str) -> int:
         """Committed journal position of ``sink`` (0 if none).

@@ -172,26 +172,35 @@ def pack_readings(readings: Sequence[Reading]) -> tuple[bytes, set[int]]:
 _ENCODER = msgspec.json.Encoder()
 
 
-def newest_readings(readings: Sequence[Reading]) -> Sequence[Reading]:
-    """The readings that may hold some (meter, metric)'s newest value in ``readings``.
+class KnownSeries:
+    """The (meter, metric) series a store is known to hold, so a batch names only new ones.
 
-    Each meter's newest reading, and any of its older ones that carry a metric the
-    newest lacks. A store that keeps the latest value per key then sorts a few
-    hundred readings instead of the whole batch.
+    Filled only after a commit succeeds; a series it does not know yet is named again
+    (the store ignores one it holds), never left out.
     """
-    newest: dict[str, Reading] = {}
-    for r in readings:
-        held = newest.get(r.meter_id)
-        if held is None or r.ts > held.ts:
-            newest[r.meter_id] = r
-    if len(newest) == len(readings):
-        return readings
-    extra = [
-        r
-        for r in readings
-        if (top := newest[r.meter_id]) is not r and not r.values.keys() <= top.values.keys()
-    ]
-    return [*newest.values(), *extra]
+
+    def __init__(self) -> None:
+        self._metrics: dict[str, frozenset[str]] = {}
+
+    def new_in(self, readings: Sequence[Reading]) -> list[tuple[str, str]]:
+        """The series of ``readings`` not known yet (the usual batch has none)."""
+        found: set[tuple[str, str]] = set()
+        metrics = self._metrics
+        for r in readings:
+            known = metrics.get(r.meter_id, frozenset())
+            if not r.values.keys() <= known:
+                found.update((r.meter_id, m) for m in r.values if m not in known)
+        return sorted(found)
+
+    def add(self, series: Sequence[tuple[str, str]]) -> None:
+        """Remember committed series."""
+        for meter_id, metric in series:
+            self._metrics[meter_id] = self._metrics.get(meter_id, frozenset()) | {metric}
+
+
+def pack_series(series: Sequence[tuple[str, str]]) -> str:
+    """Series as one JSON array of ``[meter_id, metric]`` pairs."""
+    return _ENCODER.encode(series).decode()
 
 
 def rows_from_reading(reading: Reading, journal_seq: int | None = None) -> list[ReadingRow]:

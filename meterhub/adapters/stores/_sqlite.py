@@ -14,7 +14,7 @@ from meterhub.adapters.stores import _sqlite_meta as meta
 from meterhub.adapters.stores import _sqlite_readings as rd
 from meterhub.adapters.stores import _sqlite_retention as ret
 from meterhub.adapters.stores._errors import StoreError, StoreUnavailableError
-from meterhub.adapters.stores._rows import newest_readings, pack_readings
+from meterhub.adapters.stores._rows import KnownSeries, pack_readings, pack_series
 from meterhub.adapters.stores._time import (
     DAY_S,
     bucket_seconds,
@@ -113,6 +113,7 @@ class SqliteStore:
         self.path = Path(path)
         self._limiter = anyio.CapacityLimiter(1)
         self._con: sqlite3.Connection | None = None
+        self._series = KnownSeries()
 
     async def __aenter__(self) -> Self:
         try:
@@ -179,14 +180,15 @@ class SqliteStore:
             StoreUnavailableError: the file cannot be written.
         """
         packed, days = pack_readings(readings)
-        newest = newest_readings(readings)
-        packed_newest = packed if newest is readings else pack_readings(newest)[0]
+        series = self._series.new_in(readings)
         # JSON functions take text, not blobs
         write = functools.partial(
-            rd.ingest, packed=packed.decode(), newest=packed_newest.decode(), days=days,
-            cursor=cursor,
+            rd.ingest, packed=packed.decode(), series=pack_series(series) if series else None,
+            days=days, cursor=cursor,
         )  # fmt: skip
-        return await self._run("ingest", write)
+        inserted = await self._run("ingest", write)
+        self._series.add(series)
+        return inserted
 
     async def read_cursor(self, sink: str) -> int:
         """Committed journal position of ``sink`` (0 if none).

@@ -42,16 +42,7 @@ _REPLACE_READING = (
     "journal_seq = excluded.journal_seq, ts_source = excluded.ts_source, "
     "decode_status = excluded.decode_status"
 )
-_UPSERT_LATEST = (
-    f"INSERT INTO readings_latest ({_READING_COLS}) VALUES (?,?,?,?,?,?,?,?,?) "  # noqa: S608
-    "ON CONFLICT (meter_id, metric) DO UPDATE SET ts = excluded.ts, value = excluded.value, "
-    "quality = excluded.quality, quality_rule = excluded.quality_rule, "
-    "journal_seq = excluded.journal_seq, ts_source = excluded.ts_source, "
-    "decode_status = excluded.decode_status "
-    # Strictly newer only: a row with the latest ts already exists, so an equal ts is
-    # a replay and must not replace what was stored first.
-    "WHERE excluded.ts > readings_latest.ts"
-)
+_ADD_SERIES = "INSERT INTO series (meter_id, metric) VALUES (?, ?) ON CONFLICT DO NOTHING"
 _UPSERT_CURSOR = (
     "INSERT INTO sink_cursors (sink, seq, updated_at) VALUES (?, ?, ?) "
     # Monotonic: replaying an older span must not move a sink's cursor back.
@@ -142,22 +133,16 @@ def write_readings(
     *,
     overwrite: bool = False,
 ) -> int:
-    """Insert new rows, refresh latest values and dirty days, commit the cursor.
+    """Insert new rows, record their series and dirty days, commit the cursor.
 
     With ``overwrite``, rows already stored take the new values.
     """
     params = [_reading_params(row) for row in rows]
-    newest: dict[tuple[str, str], tuple[Any, ...]] = {}
-    for p in params:
-        key = (p[0], p[1])
-        held = newest.get(key)
-        if held is None or p[2] > held[2]:
-            newest[key] = p
     days = {(p[2] // _DAY_US,) for p in params}
     with transaction(con):
         statement = _REPLACE_READING if overwrite else _INSERT_READING
         inserted = con.executemany(statement, params).rowcount
-        con.executemany(_UPSERT_LATEST, list(newest.values()))
+        con.executemany(_ADD_SERIES, sorted({(p[0], p[1]) for p in params}))
         con.executemany("INSERT OR IGNORE INTO rollup_dirty (day) VALUES (?)", sorted(days))
         if cursor is not None:
             con.execute(_UPSERT_CURSOR, (cursor[0], cursor[1], int(time.time())))
@@ -186,31 +171,29 @@ _INSERT_PACKED = (
     "FROM src WHERE true ORDER BY meter_id, metric, ts "
     "ON CONFLICT (meter_id, metric, ts) DO NOTHING"
 )
-_LATEST_PACKED = (
-    # SQLite takes the bare columns from the row holding max(ts): the newest value
-    f"{_PACKED}INSERT INTO readings_latest ({_READING_COLS}) "  # noqa: S608
-    "SELECT meter_id, metric, max(ts), value, quality, quality_rule, journal_seq, ts_source, "
-    "'ok' FROM src WHERE true GROUP BY meter_id, metric "
-    + _UPSERT_LATEST[_UPSERT_LATEST.index("ON CONFLICT") :]
+_ADD_SERIES_PACKED = (
+    "INSERT INTO series (meter_id, metric) SELECT json_extract(value, '$[0]'), "
+    "json_extract(value, '$[1]') FROM json_each(:series) WHERE true ON CONFLICT DO NOTHING"
 )
 
 
 def ingest(
     con: sqlite3.Connection,
     packed: str,
-    newest: str,
+    series: str | None,
     days: set[int],
     cursor: tuple[str, int] | None,
 ) -> int:
-    """Insert packed readings not stored yet, refresh latest, mark their days, commit.
+    """Insert packed readings not stored yet, record new series, mark days, commit.
 
-    ``newest`` packs the readings that may refresh latest (``newest_readings``).
+    ``series`` packs the series the batch may start (``pack_series``), if any.
     """
     with transaction(con):
         before = con.total_changes  # rowcount is -1 for statements that start with WITH
         con.execute(_INSERT_PACKED, {"packed": packed})
         inserted = con.total_changes - before
-        con.execute(_LATEST_PACKED, {"packed": newest})
+        if series is not None:
+            con.execute(_ADD_SERIES_PACKED, {"series": series})
         con.executemany("INSERT OR IGNORE INTO rollup_dirty (day) VALUES (?)",
                         [(day,) for day in sorted(days)])  # fmt: skip
         if cursor is not None:
@@ -310,10 +293,21 @@ def horizons(con: sqlite3.Connection) -> dict[str, datetime]:
     return {t: from_us(h) for t, h in con.execute("SELECT tier, horizon FROM tier_horizons")}
 
 
+_LATEST = (
+    # max(ts) of a series is one descent of the primary key
+    f"SELECT {', '.join('r.' + c for c in _READING_COLS.split(', '))} "  # noqa: S608
+    "FROM series s JOIN readings r ON r.meter_id = s.meter_id AND r.metric = s.metric "
+    "AND r.ts = (SELECT max(m.ts) FROM readings m "
+    "WHERE m.meter_id = s.meter_id AND m.metric = s.metric) WHERE true"
+)
+
+
 def latest(con: sqlite3.Connection, meters: list[str] | None) -> list[ReadingRow]:
     """Newest row per meter and metric."""
     args: dict[str, object] = {}
-    sql = f"SELECT {_READING_COLS} FROM readings_latest WHERE true"  # noqa: S608
-    sql += _filters(meters, None, args)
-    sql += " ORDER BY meter_id, metric"
+    sql = _LATEST
+    if meters is not None:
+        sql += " AND s.meter_id IN (SELECT value FROM json_each(:meters))"
+        args["meters"] = msgspec.json.encode(meters).decode()
+    sql += " ORDER BY s.meter_id, s.metric"
     return [_row(r) for r in con.execute(sql, args)]

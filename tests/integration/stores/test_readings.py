@@ -31,8 +31,8 @@ DAY = timedelta(days=1)
 
 
 async def test_migrate_is_idempotent(store: Store) -> None:
-    assert await store.migrate() == 2
-    assert await store.migrate() == 2
+    assert await store.migrate() == 3
+    assert await store.migrate() == 3
 
 
 async def test_replaying_a_batch_inserts_nothing(store: Store) -> None:
@@ -316,3 +316,20 @@ async def test_a_store_that_is_not_open_says_so(tmp_path) -> None:
 
 def test_naive_utc_sanity() -> None:
     assert today().tzinfo is UTC
+
+
+async def test_latest_follows_a_meter_that_starts_a_new_metric(store: Store) -> None:
+    t0 = today() - DAY
+    first = Reading(meter_id="m1", ts=t0, values={"power_import_w": 1.0})
+    await store.ingest([first])
+    # the store has seen m1 before; a metric it never carried must still be found
+    later = Reading(meter_id="m1", ts=t0 + timedelta(seconds=5),
+                    values={"power_import_w": 2.0, "gas_m3": 7.5})  # fmt: skip
+    await store.ingest([later])
+    await store.ingest([Reading(meter_id="m2", ts=t0, values={"gas_m3": 1.0})])
+    got = {(r.meter_id, r.metric): (r.ts, r.value) for r in await store.latest()}
+    assert got == {
+        ("m1", "power_import_w"): (t0 + timedelta(seconds=5), 2.0),
+        ("m1", "gas_m3"): (t0 + timedelta(seconds=5), 7.5),
+        ("m2", "gas_m3"): (t0, 1.0),
+    }
