@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,13 +10,14 @@ from typing import TYPE_CHECKING
 import anyio
 
 from meterhub.actors import SINK, DeviceDirectory, Redecoder, StoreWriter, Validator, WriterSettings
+from meterhub.actors._store_writer import WriterMessage
 from meterhub.adapters.journal import Journal
 from meterhub.adapters.stores import SqliteStore
 from meterhub.model import RawFrame, Reading
-from meterhub.platform import ActorSpec, ActorSystem
+from meterhub.platform import ActorRef, ActorSpec, ActorSystem
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import AsyncIterator, Sequence
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 
@@ -35,20 +37,32 @@ async def stored_seqs(store: SqliteStore) -> list[int | None]:
     return [row.journal_seq for row in rows]
 
 
+@contextlib.asynccontextmanager
+async def running_writer(
+    journal: Journal, store: SqliteStore, redecoder: Redecoder, gap_timeout: float = 10.0
+) -> AsyncIterator[ActorRef[WriterMessage]]:
+    """A store writer over ``journal`` and ``store``, flushing every 20 ms."""
+    await store.migrate()
+    settings = WriterSettings(flush_interval=0.02, gap_timeout=gap_timeout)
+    async with ActorSystem() as system:
+        await system.spawn(ActorSpec(SINK, lambda: StoreWriter(store, journal, redecoder,
+                                                               settings)))  # fmt: skip
+        yield system.lookup(SINK)
+
+
+def no_decoders() -> Redecoder:
+    """Catch-up that knows no meter: it records each meter it met in the journal."""
+    return Redecoder({}, {}, Validator(), DeviceDirectory())
+
+
 async def test_nothing_is_committed_past_the_journals_disk(tmp_path: Path) -> None:
     # were a reading stored before its frame is on disk, a kill -9 would let the journal
     # give that seq to another frame after the restart, which the cursor would then skip
-    redecoder = Redecoder({}, {}, Validator(), DeviceDirectory())
-    settings = WriterSettings(flush_interval=0.02)
     async with (
         Journal(tmp_path / "journal", flush_interval=3600, fsync=False) as journal,
         SqliteStore(tmp_path / "db.sqlite") as store,
-        ActorSystem() as system,
+        running_writer(journal, store, no_decoders()) as ref,
     ):
-        await store.migrate()
-        await system.spawn(ActorSpec(SINK, lambda: StoreWriter(store, journal, redecoder,
-                                                               settings)))  # fmt: skip
-        ref = system.lookup(SINK)
         seqs = [journal.append(frame(n)) for n in range(3)]
         await journal.flush()  # the first three on disk, the next two only buffered
         seqs += [journal.append(frame(n)) for n in range(3, 5)]
@@ -86,17 +100,12 @@ async def test_time_spent_writing_does_not_age_a_hole(tmp_path: Path) -> None:
     # a seq missing while later ones arrive is a loss only after gap_timeout of the
     # writer *receiving*; while it writes, the live path cannot deliver the missing seq,
     # and a needless catch-up (decoding everything again) would deepen an overload
-    redecoder = Redecoder({}, {}, Validator(), DeviceDirectory())
-    settings = WriterSettings(flush_interval=0.02, gap_timeout=0.6)
+    redecoder = no_decoders()
     async with (
         Journal(tmp_path / "journal", fsync=False) as journal,
         SlowFirstWrite(tmp_path / "db.sqlite") as store,
-        ActorSystem() as system,
+        running_writer(journal, store, redecoder, gap_timeout=0.6) as ref,
     ):
-        await store.migrate()
-        await system.spawn(ActorSpec(SINK, lambda: StoreWriter(store, journal, redecoder,
-                                                               settings)))  # fmt: skip
-        ref = system.lookup(SINK)
         for n in range(3):
             journal.append(frame(n))
         await journal.flush()
