@@ -55,7 +55,7 @@ _UNNEST = (
 # new rows (a replay inserts none), the series they start, the days whose rollups are
 # now stale.
 _WRITE = """
-WITH src AS MATERIALIZED ({source}),
+WITH src AS {materialized} ({source}),
 ins AS (
     INSERT INTO readings ({cols}) SELECT {cols} FROM src
     {conflict} RETURNING 1
@@ -64,8 +64,7 @@ ser AS (
     INSERT INTO series (meter_id, metric) {series} ON CONFLICT DO NOTHING
 ),
 dirty AS (
-    INSERT INTO rollup_dirty (day) SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date FROM src
-    ON CONFLICT DO NOTHING
+    INSERT INTO rollup_dirty (day) {days} ON CONFLICT DO NOTHING
 )
 SELECT count(*) FROM ins
 """
@@ -90,15 +89,22 @@ _PACKED = (
 # The live path almost never repeats a row, and a plain INSERT costs half of one with
 # ON CONFLICT (speculative insertion) here: try it first, and only when a row is
 # already stored (a catch-up overlapping the live path) write the batch again with it.
-# the packed path names only the series the store may not hold yet ($2, see
-# ``KnownSeries``); the row paths name every series of the batch
-_NEW_SERIES = "SELECT s->>0, s->>1 FROM jsonb_array_elements($2::text::jsonb) AS s"
-_BATCH_SERIES = "SELECT DISTINCT meter_id, metric FROM src"
-_WRITE_PACKED_NEW = _WRITE.format(source=_PACKED, series=_NEW_SERIES, cols=_COLS, conflict="")
-_WRITE_PACKED = _WRITE.format(source=_PACKED, series=_NEW_SERIES, cols=_COLS, conflict=_KEEP)
+# The packed path names only the series the store may not hold yet ($2, see
+# ``KnownSeries``) and the days the caller found ($3), so the rows are read once, as
+# they are made (about 10 µs per reading less than a second pass over them); the row
+# paths take both from the batch.
+_PACKED_PARTS = {
+    "materialized": "NOT MATERIALIZED", "source": _PACKED, "cols": _COLS,
+    "series": "SELECT s->>0, s->>1 FROM jsonb_array_elements($2::text::jsonb) AS s",
+    "days": "SELECT unnest($3::date[])",
+}  # fmt: skip
+_WRITE_PACKED_NEW = _WRITE.format(**_PACKED_PARTS, conflict="")
+_WRITE_PACKED = _WRITE.format(**_PACKED_PARTS, conflict=_KEEP)
 _WRITES = {
     (method, overwrite): _WRITE.format(
-        source=_STAGE if method == "copy" else _UNNEST, series=_BATCH_SERIES, cols=_COLS,
+        materialized="MATERIALIZED", source=_STAGE if method == "copy" else _UNNEST,
+        cols=_COLS, series="SELECT DISTINCT meter_id, metric FROM src",
+        days="SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date FROM src",
         conflict=_REPLACE if overwrite else _KEEP,
     )
     for method in ("copy", "unnest")
@@ -159,11 +165,14 @@ async def write_readings(
 
 
 async def ingest(
-    con: PgConnection, packed: tuple[str, str] | None, cursor: tuple[str, int] | None
+    con: PgConnection,
+    packed: tuple[str, str, list[date]] | None,
+    cursor: tuple[str, int] | None,
 ) -> int:
     """Write packed readings (if any) and the cursor in one transaction; rows inserted.
 
-    ``packed`` is the readings and the series they may start (``pack_series``).
+    ``packed`` is the readings, the series they may start (``pack_series``) and the
+    UTC days they fall on.
     """
     async with con.transaction():
         inserted = 0

@@ -107,12 +107,12 @@ class PostgresStore(PgSiteMethods):
         packed, day_numbers = pack_readings(readings)
         days = {_EPOCH_DAY + timedelta(days=n) for n in day_numbers}
         series = self._series.new_in(readings)
-        both = (packed.decode(), pack_series(series)) if readings else None
+        batch = (packed.decode(), pack_series(series), sorted(days)) if readings else None
 
         async def work(con: PgConnection) -> int:
             for day in self._partitions.wanted(days, datetime.now(UTC).date()):
                 await self._partitions.ensure(con, day)
-            return await rd.ingest(con, both, cursor)
+            return await rd.ingest(con, batch, cursor)
 
         inserted = await self._call("ingest", work)
         self._series.add(series)
