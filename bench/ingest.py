@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -218,13 +219,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     interval, prepared = prepare(args.meters, args.rate, args.seconds + 4)
     results: list[dict[str, Any]] = []
     if args.store in ("sqlite", "both"):
-        tmp = Path(tempfile.mkdtemp())
-        counter = iter(range(1000))
+        # each run leaves a database of a few hundred MB: all go when the store is done
+        with tempfile.TemporaryDirectory(prefix="meterhub-bench-sqlite-") as name:
+            tmp = Path(name)
+            counter = iter(range(1000))
 
-        async def sqlite_url() -> str:
-            return f"sqlite:///{tmp / f'bench{next(counter)}.db'}"
+            async def sqlite_url() -> str:
+                return f"sqlite:///{tmp / f'bench{next(counter)}.db'}"
 
-        results.append(await bench_store("sqlite", sqlite_url, args, prepared, interval))
+            results.append(await bench_store("sqlite", sqlite_url, args, prepared, interval))
     if args.store in ("postgres", "both"):
         from tests.pg import PgServer, _free_port, find_bindir  # noqa: PLC0415
 
@@ -248,6 +251,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             results.append(await bench_store("postgres", pg_url, args, prepared, interval))
         finally:
             server.stop()
+            shutil.rmtree(root, ignore_errors=True)
     return {"meters": args.meters, "offered_telegrams_per_s": args.rate,
             "seconds": args.seconds, "repeat": args.repeat, "results": results}  # fmt: skip
 
