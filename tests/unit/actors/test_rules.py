@@ -98,6 +98,46 @@ def test_trends_keep_metrics_and_windows_apart_and_ignore_late_values() -> None:
     assert rest["m1", "p", 60].window_start == T0 + timedelta(seconds=60)
 
 
+_telegrams = st.lists(
+    st.tuples(
+        st.sampled_from(["m1", "m2"]),
+        st.integers(0, 400),  # seconds after the meter's previous telegram
+        st.dictionaries(st.sampled_from(["p", "v", "e"]),
+                        st.integers(-1000, 1000).map(float), min_size=1),
+    ),
+    max_size=60,
+)  # fmt: skip
+
+
+@given(_telegrams)
+def test_trends_built_from_shorter_windows_equal_trends_of_every_value(
+    telegrams: list[tuple[str, int, dict[str, float]]],
+) -> None:
+    # 900 and 3600 are built from closed minutes, 90 takes every value itself; all must
+    # equal the statistics of the values that fell in each window
+    windows = (60, 900, 90, 3600)
+    tracker = TrendTracker(windows_s=windows)
+    clock = {"m1": T0, "m2": T0}
+    expected: dict[tuple[str, str, int, datetime], list[float]] = {}
+    got = []
+    for meter, gap, values in telegrams:
+        ts = clock[meter] = clock[meter] + timedelta(seconds=gap)
+        got += tracker.add(meter, ts, values)
+        for window_s in windows:
+            start = T0 + timedelta(seconds=(ts - T0).total_seconds() // window_s * window_s)
+            for metric, value in values.items():
+                expected.setdefault((meter, metric, window_s, start), []).append(value)
+    got += tracker.flush()
+    by_key = {(t.meter_id, t.metric, t.window_s, t.window_start): t for t in got}
+    assert len(by_key) == len(got)  # no window emitted twice
+    assert set(by_key) == set(expected)
+    for key, values in expected.items():
+        trend = by_key[key]
+        assert (trend.min, trend.max, trend.last, trend.count) == (
+            min(values), max(values), values[-1], len(values))
+        assert trend.avg == pytest.approx(sum(values) / len(values))
+
+
 # -- consumption --------------------------------------------------------------------
 
 
