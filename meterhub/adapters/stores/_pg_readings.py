@@ -376,8 +376,8 @@ async def horizons(con: PgConnection) -> dict[str, datetime]:
 
 
 _LATEST = (
-    # one backward descent of the primary key per series; the daily partitions are
-    # scanned newest first and the first hit ends the search
+    # per series, one backward descent of each daily partition's primary key, merged
+    # (the default partition rules out an ordered append); the first row is the answer
     f"SELECT r.* FROM series s CROSS JOIN LATERAL (SELECT {_COLS} FROM readings "  # noqa: S608
     "WHERE meter_id = s.meter_id AND metric = s.metric ORDER BY ts DESC LIMIT 1) AS r "
     "WHERE true"
