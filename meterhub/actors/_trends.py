@@ -88,14 +88,8 @@ class TrendTracker:
         """Emit a shortest window and fold it into the longer windows built from it."""
         closed.extend(_trends(meter_id, base, window))
         for window_s in self._built:
-            start_s = window.start_s // window_s * window_s
-            key = (meter_id, window_s)
-            built = self._open.get(key)
-            if built is None or built.start_s < start_s:
-                if built is not None:
-                    closed.extend(_trends(meter_id, window_s, built))
-                built = self._open[key] = _Window(start_s)
-            elif built.start_s > start_s:
+            built = self._window_at(meter_id, window_s, window.start_s, closed)
+            if built is None:
                 continue
             stats = built.stats
             for metric, part in window.stats.items():
@@ -111,6 +105,13 @@ class TrendTracker:
 
     def _feed(self, meter_id: str, window_s: int, epoch_s: float, values: dict[str, float],
               closed: list[Trend]) -> None:  # fmt: skip
+        window = self._window_at(meter_id, window_s, epoch_s, closed)
+        if window is not None:  # late values for a closed window: trends are not revised
+            _accumulate(window.stats, values)
+
+    def _window_at(self, meter_id: str, window_s: int, epoch_s: float,
+                   closed: list[Trend]) -> _Window | None:  # fmt: skip
+        """The open window holding ``epoch_s``, closing an earlier one; None if closed."""
         start_s = epoch_s // window_s * window_s
         key = (meter_id, window_s)
         window = self._open.get(key)
@@ -119,8 +120,8 @@ class TrendTracker:
                 closed.extend(_trends(meter_id, window_s, window))
             window = self._open[key] = _Window(start_s)
         elif window.start_s > start_s:
-            return  # late values for a closed window: trends are not revised
-        _accumulate(window.stats, values)
+            return None
+        return window
 
 
 def _accumulate(stats: dict[str, _Stats], values: dict[str, float]) -> None:
