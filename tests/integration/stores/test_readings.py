@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -333,3 +334,12 @@ async def test_latest_follows_a_meter_that_starts_a_new_metric(store: Store) -> 
         ("m1", "gas_m3"): (t0 + timedelta(seconds=5), 7.5),
         ("m2", "gas_m3"): (t0, 1.0),
     }
+
+
+async def test_a_failed_ingest_does_not_count_its_series_as_stored(store: Store) -> None:
+    t0 = today() - DAY
+    # NaN has no JSON number: the row's value arrives null and the batch is refused
+    with pytest.raises(StoreError):
+        await store.ingest([Reading(meter_id="m1", ts=t0, values={"p": math.nan})])
+    await store.ingest([Reading(meter_id="m1", ts=t0, values={"p": 1.0})])
+    assert [(r.meter_id, r.metric, r.value) for r in await store.latest()] == [("m1", "p", 1.0)]
