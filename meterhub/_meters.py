@@ -1,4 +1,8 @@
-"""Builds meter actors from ``[[meters]]`` configuration (part of the composition root)."""
+"""Builds the inputs and the one pipeline from ``[[meters]]`` (part of the composition root).
+
+Input kinds and formats are looked up in registries: a new kind of input is an entry in
+``INPUT_KINDS``, a new wire format an entry in the codecs' ``FRAMERS``.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,13 @@ import msgspec
 
 from meterhub.actors import (
     AlertRule,
+    Counters,
+    DeviceCodec,
     DeviceDirectory,
-    MeterActor,
-    MeterMessage,
-    MeterSetup,
-    Redecoder,
+    InputActor,
+    InputMessage,
+    InputSetup,
+    Pipeline,
     ValidationRules,
     Validator,
 )
@@ -26,7 +32,9 @@ from meterhub.adapters.codecs import (
     ProfileRegistry,
     default_registry,
 )
+from meterhub.adapters.inputs import StreamInput
 from meterhub.adapters.simulator import SimulatedMeter
+from meterhub.adapters.stores import Device
 from meterhub.adapters.transports import (
     MBUS_SERIAL,
     P1_SERIAL,
@@ -41,14 +49,18 @@ from meterhub.platform import ActorSpec, ConfigError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from meterhub.actors import LiveBoard
-    from meterhub.actors._meter import JournalAppender
+    from meterhub.actors import JournalAppender, LiveBoard
+    from meterhub.adapters.codecs import Format
     from meterhub.adapters.stores import Store
     from meterhub.settings import MeterConfig, Settings
 
+# reserved metadata of a device the configuration file owns
+SOURCE, FORMAT, INPUT, PROFILE = ("meterhub.source", "meterhub.format", "meterhub.input",
+                                  "meterhub.profile")  # fmt: skip
+
 
 def meter_actor_name(meter_id: str) -> str:
-    """The actor that reads ``meter_id``."""
+    """The actor that runs the input of ``meter_id``."""
     return f"meter:{meter_id}"
 
 
@@ -95,19 +107,28 @@ def _hex(secret: object | None) -> bytes | None:
     return bytes.fromhex(reveal()) if reveal is not None else None
 
 
-def _simulated(cfg: MeterConfig, key: bytes | None) -> Callable[[], Transport]:
+def _format(cfg: MeterConfig) -> FormatOrAuto:
+    if cfg.format == "auto" and cfg.transport == "simulator":
+        return "dsmr" if cfg.simulator.kind == "dsmr5" else "mbus"
+    return cfg.format
+
+
+# -- input kinds ----------------------------------------------------------------------
+
+
+def _simulated(cfg: MeterConfig) -> Callable[[], Transport]:
     sim = cfg.simulator
     number = f"{zlib.crc32(cfg.id.encode()) % 10**12:012d}"
     meter = SimulatedMeter(
-        sim.kind, number, key, seed=sim.seed, pv=sim.pv, start=datetime.now(UTC)
+        sim.kind, number, _hex(cfg.key), seed=sim.seed, pv=sim.pv, start=datetime.now(UTC)
     )
     # spread meters over their interval as real ones are
     offset = (zlib.crc32(cfg.id.encode()) % 1000) / 1000 * sim.interval
     return lambda: SimulatedTransport(meter, sim.interval, offset)
 
 
-def _serial(cfg: MeterConfig, fmt: str) -> Callable[[], Transport]:
-    base = MBUS_SERIAL if fmt == "mbus" else P1_SERIAL
+def _serial(cfg: MeterConfig) -> Callable[[], Transport]:
+    base = P1_SERIAL if _format(cfg) == "dsmr" else MBUS_SERIAL
     line = SerialSettings(
         baudrate=cfg.baudrate or base.baudrate,
         bytesize=base.bytesize,
@@ -118,75 +139,81 @@ def _serial(cfg: MeterConfig, fmt: str) -> Callable[[], Transport]:
     return lambda: SerialTransport(port, line)
 
 
-def _format(cfg: MeterConfig) -> FormatOrAuto:
-    if cfg.format == "auto" and cfg.transport == "simulator":
-        return "dsmr" if cfg.simulator.kind == "dsmr5" else "mbus"
-    return cfg.format
+INPUT_KINDS: dict[str, Callable[[MeterConfig], Callable[[], Transport]]] = {
+    "serial": _serial,
+    "simulator": _simulated,
+}
+"""``transport`` of a ``[[meters]]`` table -> how to open its byte stream."""
 
 
-def decoder_factory(
-    cfg: MeterConfig, index: int, profiles: ProfileRegistry
-) -> Callable[[], MeterDecoder]:
-    """Makes the meter's decoder: its format, keys and profiles.
+def device_codec(cfg: MeterConfig, index: int, profiles: ProfileRegistry) -> DeviceCodec:
+    """How the meter's frames decode: its keys, profiles and time zone.
 
     Raises:
         ConfigError: the meter names an unknown profile.
     """
     registry = meter_profiles(cfg, index, profiles)
-    key, auth_key, fmt = _hex(cfg.key), _hex(cfg.auth_key), _format(cfg)
-    return lambda: MeterDecoder(fmt, key, auth_key, registry, ek_only=cfg.ek_only)
+    key, auth_key = _hex(cfg.key), _hex(cfg.auth_key)
+
+    def make(fmt: str) -> MeterDecoder:
+        return MeterDecoder(fmt, key, auth_key, registry, ek_only=cfg.ek_only)  # type: ignore[arg-type]
+
+    fmt = _format(cfg)
+    return DeviceCodec(make_decoder=make, default_format="apdu" if fmt == "auto" else fmt,
+                       timezone=zoneinfo.ZoneInfo(cfg.timezone))  # fmt: skip
 
 
-def redecoder(
-    settings: Settings, profiles: ProfileRegistry, directory: DeviceDirectory
-) -> Redecoder:
-    """Decodes journal records again, for a sink catching up or for ``meterhub replay``."""
-    factories = {m.id: decoder_factory(m, i, profiles) for i, m in enumerate(settings.meters)}
-    zones = {m.id: zoneinfo.ZoneInfo(m.timezone) for m in settings.meters}
-    return Redecoder(factories, zones, Validator(validation_rules(settings)), directory)
+def pipeline_factory(
+    settings: Settings,
+    profiles: ProfileRegistry,
+    directory: Callable[[], DeviceDirectory],
+) -> Callable[[], Pipeline]:
+    """Makes the site's pipeline: each call a fresh one with its own per-device state.
+
+    Raises:
+        ConfigError: a meter names an unknown profile.
+    """
+    codecs = {m.id: device_codec(m, i, profiles) for i, m in enumerate(settings.meters)}
+    rules, counters = validation_rules(settings), Counters(profiles.counters())
+    return lambda: Pipeline(codecs, Validator(rules, counters), directory)
 
 
-def meter_spec(
+def input_spec(
     cfg: MeterConfig,
     index: int,
-    profiles: ProfileRegistry,
+    pipeline: Pipeline,
     *,
     journal: JournalAppender | None = None,
     board: LiveBoard | None = None,
     transport: Callable[[], Transport] | None = None,
-) -> ActorSpec[MeterMessage]:
-    """The actor spec that reads one configured meter.
+) -> ActorSpec[InputMessage]:
+    """The actor spec that runs one configured meter's input.
 
     Args:
         cfg: the meter's configuration.
         index: its position in ``[[meters]]``, for error messages.
-        profiles: the site's profiles.
+        pipeline: the site's live pipeline.
         journal: where raw frames go before decoding.
         board: where its live state is shown.
         transport: a transport to use instead of the configured one (benchmarks, tests).
 
     Raises:
-        ConfigError: the meter names an unknown profile.
+        ConfigError: the meter's ``transport`` names no known input kind.
     """
-    make_decoder = decoder_factory(cfg, index, profiles)
     if transport is not None:
-        open_transport, transport_name = transport, "injected"
-    elif cfg.transport == "simulator":
-        open_transport, transport_name = _simulated(cfg, _hex(cfg.key)), "simulator"
+        open_transport, kind = transport, "injected"
     else:
-        open_transport, transport_name = _serial(cfg, _format(cfg)), "serial"
-    setup = MeterSetup(
-        meter_id=cfg.id,
-        open_transport=open_transport,
-        make_decoder=make_decoder,
-        timezone=zoneinfo.ZoneInfo(cfg.timezone),
-        stale_after=cfg.stale_after,
-        offline_after=cfg.offline_after,
-        transport_name=transport_name,
-        journal=journal,
-        board=board,
-    )
-    return ActorSpec(meter_actor_name(cfg.id), lambda: MeterActor(setup), mailbox_capacity=256)
+        make = INPUT_KINDS.get(cfg.transport)
+        if make is None:
+            known = ", ".join(sorted(INPUT_KINDS))
+            raise ConfigError("meters", f"meters.{index}.transport",
+                              f"unknown input {cfg.transport!r} (known: {known})")  # fmt: skip
+        open_transport, kind = make(cfg), cfg.transport
+    fmt, key = _format(cfg), _hex(cfg.key)
+    source = StreamInput(cfg.id, open_transport, lambda: MeterDecoder(fmt, key), kind)
+    setup = InputSetup(input=source, pipeline=pipeline, journal=journal, board=board,
+                       health={cfg.id: (cfg.stale_after, cfg.offline_after)})  # fmt: skip
+    return ActorSpec(meter_actor_name(cfg.id), lambda: InputActor(setup), mailbox_capacity=256)
 
 
 def alert_rules(settings: Settings) -> list[AlertRule]:
@@ -215,14 +242,49 @@ def validation_rules(settings: Settings) -> ValidationRules:
     )
 
 
-async def load_directory(settings: Settings, store: Store) -> DeviceDirectory:
-    """The device registry as the enricher sees it.
+# -- the device registry ----------------------------------------------------------------
 
-    The store's devices and the applications registered for their types, over the names
-    given in the configuration.
+
+def configured_device(cfg: MeterConfig, now: datetime) -> Device:
+    """A configured meter as the device registry holds it (owned by the file)."""
+    fmt: Format | str = _format(cfg)
+    return Device(
+        id=cfg.id, name=cfg.name or cfg.id, device_type=cfg.device_type,
+        location=cfg.location, tags=list(cfg.tags),
+        metadata={SOURCE: "config", FORMAT: str(fmt), INPUT: cfg.transport,
+                  PROFILE: cfg.profile},
+        created_at=now, updated_at=now,
+    )  # fmt: skip
+
+
+def is_configured(device: Device) -> bool:
+    """Whether the configuration file owns ``device``."""
+    return device.metadata.get(SOURCE) == "config"
+
+
+async def register_configured(settings: Settings, store: Store) -> None:
+    """Make the registry hold every configured meter, and none the file dropped.
+
+    A configured meter's entry is rewritten from the file at every start; one that was
+    configured before and is no longer leaves the registry (its readings stay).
     """
-    devices = {m.id: DeviceMeta(name=m.name or m.id) for m in settings.meters}
+    now = datetime.now(UTC)
+    configured = {m.id: configured_device(m, now) for m in settings.meters}
+    for device in await store.list_devices():
+        if device.id not in configured and is_configured(device):
+            await store.delete_device(device.id)
+    for device in configured.values():
+        await store.upsert_device(device)
+
+
+async def load_directory(store: Store) -> DeviceDirectory:
+    """The device registry as the pipeline's enrich step sees it.
+
+    Every device of the store (the configured meters among them) with the applications
+    registered for its type.
+    """
     applications = await store.list_applications()
+    devices: dict[str, DeviceMeta] = {}
     for device in await store.list_devices():
         apps = [a.name for a in applications if device.device_type in a.device_types]
         devices[device.id] = DeviceMeta(

@@ -21,12 +21,23 @@ class Quality(enum.StrEnum):
 
 
 class RawFrame(msgspec.Struct, frozen=True, kw_only=True, tag="raw_frame"):
-    """Bytes exactly as a transport received them, before any decoding."""
+    """One frame or payload exactly as an input received it, before any decoding.
+
+    Attributes:
+        meter_id: the device it belongs to.
+        transport: the kind of input that received it (``serial``, ``simulator``...).
+        received_at: when it arrived (UTC).
+        payload: its bytes, as framed by the input.
+        format: how to decode it (``mbus``, ``dsmr``...), when the input knows; None
+            for records written before the field existed: the device's configured
+            format applies.
+    """
 
     meter_id: str
     transport: str
     received_at: datetime
     payload: bytes
+    format: str | None = None
 
 
 class DeviceMeta(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +81,43 @@ class Skipped(msgspec.Struct, frozen=True, kw_only=True, tag="skipped"):
 
     meter_id: str
     seq: int
+
+
+class MeterState(enum.StrEnum):
+    """Where a meter stands, as an operator would want to see it."""
+
+    STARTING = "starting"
+    ONLINE = "online"
+    """Readings arrive."""
+    STALE = "stale"
+    """No reading for ``stale_after`` seconds, but the link is up."""
+    OFFLINE = "offline"
+    """The transport is down, or nothing arrived for ``offline_after`` seconds."""
+    AUTH_FAILED = "auth_failed"
+    """Telegrams arrive but do not decrypt or authenticate: the key is wrong."""
+    ERRORS = "errors"
+    """Telegrams arrive but are rejected (checksum, truncated, malformed...)."""
+
+
+class MeterStatus(msgspec.Struct, frozen=True, kw_only=True, tag="meter_status"):
+    """A snapshot of one meter's health, published on ``status/<meter_id>``.
+
+    Attributes:
+        received: frames its input delivered (each journaled).
+        duplicates: frames dropped as repeats of the one before.
+        errors: rejections by reason (framing and decoding).
+    """
+
+    meter_id: str
+    state: MeterState
+    since: datetime
+    last_reading_at: datetime | None = None
+    readings: int = 0
+    duplicates: int = 0
+    errors: dict[str, int] = msgspec.field(default_factory=dict)
+    last_error: str | None = None
+    transport_failures: int = 0
+    received: int = 0
 
 
 class Trend(msgspec.Struct, frozen=True, kw_only=True, tag="trend"):
@@ -140,4 +188,4 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True, tag="alert"):
     resolved_at: datetime | None = None
 
 
-Message = RawFrame | Reading | Skipped | Trend | Consumption | Alert
+Message = RawFrame | Reading | Skipped | Trend | Consumption | Alert | MeterStatus

@@ -74,6 +74,9 @@ class RestartSettings(_Section, frozen=True):
     backoff_initial: PositiveSeconds = 0.05
     backoff_max: PositiveSeconds = 10.0
     jitter: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+    retry_failed_after_s: PositiveSeconds = 60.0
+    """A component given up on is tried again after this long (doubled each time)."""
+    retry_failed_max_s: PositiveSeconds = 600.0
 
     def policy(self) -> RestartPolicy:
         """The runtime's restart policy for these settings."""
@@ -83,6 +86,8 @@ class RestartSettings(_Section, frozen=True):
             backoff_initial=self.backoff_initial,
             backoff_max=self.backoff_max,
             jitter=self.jitter,
+            retry_failed_after=self.retry_failed_after_s,
+            retry_failed_max=self.retry_failed_max_s,
         )
 
 
@@ -121,6 +126,12 @@ class MeterConfig(_Section, frozen=True):
 
     id: Annotated[str, msgspec.Meta(max_length=64, pattern=_NAME, description=_NAME_TEXT)]
     name: str = ""
+    device_type: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_NAME,
+                                             description=_NAME_TEXT)] = "meter"  # fmt: skip
+    location: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    tags: list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]] = msgspec.field(
+        default_factory=list
+    )
     format: Literal["auto", "mbus", "dsmr", "hdlc"] = "auto"
     transport: Literal["serial", "simulator"] = "serial"
     port: str | None = None
@@ -250,6 +261,9 @@ class Settings(_Section, frozen=True):
             raise ConfigError(
                 source, "runtime.restart.backoff_initial", "must not exceed backoff_max"
             )
+        if restart.retry_failed_after_s > restart.retry_failed_max_s:
+            raise ConfigError(source, "runtime.restart.retry_failed_after_s",
+                              "must not exceed retry_failed_max_s")  # fmt: skip
         url = self.storage.url
         if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ConfigError(source, "storage.url",

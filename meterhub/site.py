@@ -12,11 +12,11 @@ import anyio
 
 from meterhub._meters import (
     alert_rules,
+    input_spec,
     load_directory,
     load_profiles,
-    meter_spec,
-    redecoder,
-    validation_rules,
+    pipeline_factory,
+    register_configured,
 )
 from meterhub.actors import (
     SINK,
@@ -25,19 +25,19 @@ from meterhub.actors import (
     AlertEngine,
     AlerterActor,
     ConsumptionTracker,
-    EnricherActor,
+    Counters,
+    DeviceDirectory,
     HeartbeatActor,
+    JournalView,
     LiveBoard,
     MaintenanceActor,
+    OperatorMetrics,
     ReadingLogger,
     Retention,
     StoreWriter,
     TrendTracker,
-    Validator,
-    ValidatorActor,
     WriterSettings,
 )
-from meterhub.actors._stages import ENRICHER, ReloadDevices
 from meterhub.adapters.journal import Journal
 from meterhub.adapters.stores import Store, open_store
 from meterhub.api import KeyStore, create_app, serve
@@ -55,8 +55,9 @@ from meterhub.platform import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from types import TracebackType
+    from typing import Any
 
     from meterhub.adapters.transports import Transport
     from meterhub.model import Alert
@@ -79,6 +80,7 @@ class Site:
         self,
         settings: Settings,
         transports: Mapping[str, Callable[[], Transport]] | None = None,
+        stages: Iterable[ActorSpec[Any]] = (),
     ) -> None:
         """Prepare a site (no I/O yet).
 
@@ -86,24 +88,34 @@ class Site:
             settings: the site's configuration.
             transports: meter id -> transport to use instead of the configured one, for
                 benchmarks and tests that feed meters from inside the process.
+            stages: more actors to run beside the built-in stages (they subscribe to
+                topics of ``meterhub.topics`` in ``on_start``); started after the
+                sinks, before the inputs.
         """
         self.settings = settings
         self._transports = dict(transports or {})
+        self._stages = tuple(stages)
+        self._directory = DeviceDirectory()
         runtime = settings.runtime
         self.system = ActorSystem(
             policy=runtime.restart.policy(), shutdown_timeout=runtime.shutdown_timeout
         )
         self.telemetry = Telemetry(service=f"meterhub-{settings.site.name}")
         self.data_dir = Path(settings.data_dir)
+        self.board = LiveBoard()
+        # the journal is read when metrics are collected, after it exists
+        self._metrics = OperatorMetrics(self.telemetry, self.board, JournalView(
+            lambda: self.journal.statistics(),  # noqa: PLW0108 (bound late: made below)
+            lambda: self.journal.cursors))  # fmt: skip
         journal = settings.journal
         self.journal = Journal(
             self.data_dir / "journal",
             segment_bytes=journal.segment_mb * MIB,
             flush_interval=journal.flush_interval_s,
             fsync=journal.fsync,
+            on_flush=self._metrics.observe_flush,
         )
         self.store: Store = open_store(settings.store_url())
-        self.board = LiveBoard()
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Self:
@@ -115,6 +127,9 @@ class Site:
             await stack.enter_async_context(self.journal)
             await stack.enter_async_context(self.store)
             await self.store.migrate()
+            # the configured meters are devices before anything reads or asks for them
+            await register_configured(self.settings, self.store)
+            self._directory = await load_directory(self.store)
             stack.push_async_callback(self._shutdown_telemetry)
             # built before anything starts: a public address without API keys is refused
             app = create_app(self, self.settings.api, KeyStore.in_data_dir(self.data_dir))
@@ -174,28 +189,40 @@ class Site:
         """Prometheus text of the runtime's metrics."""
         return self.telemetry.render()
 
+    def configured_ids(self) -> frozenset[str]:
+        """The meters the configuration file owns (the API may not edit them)."""
+        return frozenset(meter.id for meter in self.settings.meters)
+
     async def alert_command(self, alert_id: str, action: Literal["acknowledge", "resolve"]) -> bool:
-        """Ask the alerter to change an alert's state."""
+        """Ask the alerter to change an alert's state.
+
+        Raises:
+            MailboxClosedError: the alerter is not running (given up on, or stopping).
+        """
         changed: Alert | None = await ask(
             self.system.lookup("alerter"), lambda reply: AlertCommand(alert_id, action, reply)
         )
         return changed is not None
 
     async def devices_changed(self) -> None:
-        """Make the enricher reload the registry."""
-        await self.system.lookup(ENRICHER).send(ReloadDevices())
+        """Load the registry again: the next frame on every path is enriched from it."""
+        self._directory = await load_directory(self.store)
+
+    def _current_directory(self) -> DeviceDirectory:
+        return self._directory
 
     async def _spawn_components(self) -> None:
-        # sinks first, intake last: shutdown runs in reverse, so the meters stop first
+        # sinks first, intake last: shutdown runs in reverse, so the inputs stop first
         # and everything they produced drains through the rest, the store writer last
         settings, spawn, store = self.settings, self.system.spawn, self.store
         pipeline, storage = settings.pipeline, settings.storage
         profiles = load_profiles(settings)
-        directory = await load_directory(settings, store)
-        catch_up = redecoder(settings, profiles, directory)
+        make_pipeline = pipeline_factory(settings, profiles, self._current_directory)
         writer = WriterSettings(batch_rows=storage.batch_rows,
                                 flush_interval=storage.flush_interval_s)  # fmt: skip
-        await spawn(ActorSpec(SINK, lambda: StoreWriter(store, self.journal, catch_up, writer),
+        observe = self._metrics.observe_write
+        await spawn(ActorSpec(SINK, lambda: StoreWriter(store, self.journal, make_pipeline,
+                                                        writer, observe),
                               mailbox_capacity=100_000, mailbox_policy=MailboxPolicy.DROP_OLDEST,
                               # behind, it takes bigger batches: a commit costs
                               # SQLite a fixed ~0.1 s, so bigger ones catch up
@@ -209,22 +236,20 @@ class Site:
                                                                       retention)))  # fmt: skip
         await spawn(ActorSpec("reading-log", ReadingLogger, mailbox_capacity=1024,
                               mailbox_policy=MailboxPolicy.DROP_OLDEST))  # fmt: skip
-        trends = tuple(pipeline.trend_windows_s)
+        trends, counters = tuple(pipeline.trend_windows_s), Counters(profiles.counters())
         await spawn(ActorSpec("aggregator", lambda: AggregatorActor(
-            TrendTracker(trends), ConsumptionTracker(pipeline.consumption_interval_s)),
+            TrendTracker(trends), ConsumptionTracker(pipeline.consumption_interval_s), counters),
             mailbox_capacity=4096))  # fmt: skip
         rules, meter_ids = alert_rules(settings), [m.id for m in settings.meters]
         await spawn(ActorSpec("alerter", lambda: AlerterActor(AlertEngine(rules), meter_ids),
                               mailbox_capacity=4096))  # fmt: skip
-        await spawn(ActorSpec(ENRICHER, lambda: EnricherActor(
-            lambda: load_directory(settings, store)), mailbox_capacity=4096))  # fmt: skip
-        checks = validation_rules(settings)
-        await spawn(ActorSpec("validator", lambda: ValidatorActor(Validator(checks)),
-                              mailbox_capacity=4096))  # fmt: skip
+        for stage in self._stages:
+            await spawn(stage)
+        # one live pipeline for every input: its per-device state is per device anyway
+        live = make_pipeline()
         for index, meter in enumerate(settings.meters):
-            transport = self._transports.get(meter.id)
-            await spawn(meter_spec(meter, index, profiles, journal=self.journal,
-                                  board=self.board, transport=transport))  # fmt: skip
+            await spawn(input_spec(meter, index, live, journal=self.journal, board=self.board,
+                                   transport=self._transports.get(meter.id)))  # fmt: skip
         interval = settings.demo.heartbeat_interval
         await spawn(ActorSpec("heartbeat", lambda: HeartbeatActor(interval), mailbox_capacity=16,
                               mailbox_policy=MailboxPolicy.DROP_OLDEST))  # fmt: skip

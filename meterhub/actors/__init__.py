@@ -1,43 +1,45 @@
-"""Domain actors that wire the adapters into the runtime."""
+"""Domain actors that wire the adapters into the runtime, and the one pipeline."""
 
 from meterhub.actors._alert_rules import AlertEngine, AlertRule
 from meterhub.actors._consumption import ConsumptionTracker
+from meterhub.actors._counters import Counters
 from meterhub.actors._derived import (
     AggregatorActor,
     AlertCommand,
     AlerterActor,
     AlertQuery,
 )
-from meterhub.actors._heartbeat import HEARTBEAT_TOPIC, Beat, HeartbeatActor
+from meterhub.actors._devices import DeviceDirectory
+from meterhub.actors._health import MeterHealth
+from meterhub.actors._heartbeat import Beat, HeartbeatActor
+from meterhub.actors._input import (
+    RECONNECT,
+    InputActor,
+    InputMessage,
+    InputSetup,
+    JournalAppender,
+    StatusQuery,
+)
 from meterhub.actors._live_board import LiveBoard, LiveEntry
 from meterhub.actors._maintenance import MaintenanceActor, Retention
-from meterhub.actors._meter import (
-    MeterActor,
-    MeterMessage,
-    MeterSetup,
-    StatusQuery,
-    decoded_topic,
-    raw_topic,
-    reading_topic,
-    status_topic,
+from meterhub.actors._metrics import JournalView, OperatorMetrics
+from meterhub.actors._pipeline import (
+    DeviceCodec,
+    Duplicate,
+    Outcome,
+    PayloadDecoder,
+    Pipeline,
+    UnknownDevice,
     to_reading,
 )
-from meterhub.actors._meter_status import MeterState, MeterStatus
 from meterhub.actors._reading_log import ReadingLogger
-from meterhub.actors._redecode import Redecoder
-from meterhub.actors._stages import (
-    DeviceDirectory,
-    EnricherActor,
-    ReloadDevices,
-    ValidatorActor,
-)
 from meterhub.actors._store_writer import SINK, StoreWriter, WriterSettings
 from meterhub.actors._trends import TrendTracker
 from meterhub.actors._validation import DEFAULT_RANGES, RangeRule, ValidationRules, Validator
 
 __all__ = [
     "DEFAULT_RANGES",
-    "HEARTBEAT_TOPIC",
+    "RECONNECT",
     "SINK",
     "AggregatorActor",
     "AlertCommand",
@@ -47,32 +49,33 @@ __all__ = [
     "AlerterActor",
     "Beat",
     "ConsumptionTracker",
+    "Counters",
+    "DeviceCodec",
     "DeviceDirectory",
-    "EnricherActor",
+    "Duplicate",
     "HeartbeatActor",
+    "InputActor",
+    "InputMessage",
+    "InputSetup",
+    "JournalAppender",
+    "JournalView",
     "LiveBoard",
     "LiveEntry",
     "MaintenanceActor",
-    "MeterActor",
-    "MeterMessage",
-    "MeterSetup",
-    "MeterState",
-    "MeterStatus",
+    "MeterHealth",
+    "OperatorMetrics",
+    "Outcome",
+    "PayloadDecoder",
+    "Pipeline",
     "RangeRule",
     "ReadingLogger",
-    "Redecoder",
-    "ReloadDevices",
     "Retention",
     "StatusQuery",
     "StoreWriter",
     "TrendTracker",
+    "UnknownDevice",
     "ValidationRules",
     "Validator",
-    "ValidatorActor",
     "WriterSettings",
-    "decoded_topic",
-    "raw_topic",
-    "reading_topic",
-    "status_topic",
     "to_reading",
 ]

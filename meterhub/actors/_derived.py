@@ -6,68 +6,56 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-import anyio
 import msgspec
 
-from meterhub.actors._meter_status import MeterStatus
-from meterhub.model import Alert, Quality, Reading
-from meterhub.platform import Actor, Reply
+from meterhub.model import Alert, MeterStatus, Quality, Reading
+from meterhub.platform import Actor, BatchActor, Reply
+from meterhub.topics import ALERTS, CONSUMPTION, METER_STATUS, READINGS, TRENDS
 
 if TYPE_CHECKING:
     from meterhub.actors._alert_rules import AlertEngine
     from meterhub.actors._consumption import ConsumptionTracker
+    from meterhub.actors._counters import Counters
     from meterhub.actors._trends import TrendTracker
 
-# cumulative registers: consumption is computed from their differences
-COUNTER_PREFIXES = ("energy_", "reactive_energy_", "mbus_")
 
+class AggregatorActor(BatchActor[Reading]):
+    """Folds readings into trends and, for the declared counters, consumption."""
 
-class AggregatorActor(Actor[Reading]):
-    """Folds readings into trends and consumption.
-
-    Closed trend windows go out on ``trends/<meter>``, closed consumption intervals on
-    ``consumption/<meter>``.
-    """
-
-    def __init__(self, trends: TrendTracker, consumption: ConsumptionTracker) -> None:
+    def __init__(
+        self, trends: TrendTracker, consumption: ConsumptionTracker, counters: Counters
+    ) -> None:
         self._trends = trends
         self._consumption = consumption
-        self._is_counter: dict[str, bool] = {}  # metric name -> a cumulative register?
+        self._counters = counters
 
     async def on_start(self) -> None:
         """Subscribe to the validated readings."""
-        self.context.bus.subscribe("readings/#", self.context.ref)
+        READINGS.subscribe(self.context.bus, self.context.ref)
 
     async def handle_batch(self, messages: list[Reading]) -> None:
         """Fold readings into the open windows, in order; publish what closed."""
-        publish, is_counter = self.context.bus.publish, self._is_counter
+        bus, counters = self.context.bus, self._counters
         for message in messages:
             if message.quality is Quality.INVALID:
                 continue  # an impossible value would poison averages and consumption
             meter_id, ts = message.meter_id, message.ts
             for trend in self._trends.add(meter_id, ts, message.values):
-                await publish(f"trends/{meter_id}", trend)
+                await TRENDS.publish(bus, meter_id, trend)
             for metric, value in message.values.items():
-                counter = is_counter.get(metric)
-                if counter is None:
-                    counter = is_counter[metric] = metric.startswith(COUNTER_PREFIXES)
-                if counter:
+                if metric in counters:
                     for row in self._consumption.add(
                         meter_id, metric, ts, value, message.meter_number
                     ):
-                        await publish(f"consumption/{meter_id}", row)
-
-    async def handle(self, message: Reading) -> None:
-        """One reading (the runtime prefers ``handle_batch``)."""
-        await self.handle_batch([message])
+                        await CONSUMPTION.publish(bus, meter_id, row)
 
     async def on_stop(self) -> None:
         """Publish the windows still open, so a clean stop loses no partial statistics."""
         bus = self.context.bus
         for trend in self._trends.flush():
-            await bus.publish(f"trends/{trend.meter_id}", trend)
+            await TRENDS.publish(bus, trend.meter_id, trend)
         for row in self._consumption.flush():
-            await bus.publish(f"consumption/{row.meter_id}", row)
+            await CONSUMPTION.publish(bus, row.meter_id, row)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -108,14 +96,9 @@ class AlerterActor(Actor[AlerterMessage]):
     async def on_start(self) -> None:
         """Subscribe to readings and meter status; start the clock."""
         bus, ref = self.context.bus, self.context.ref
-        bus.subscribe("readings/#", ref)
-        bus.subscribe("status/#", ref)
-        self.context.start_background(self._tick, "tick")
-
-    async def _tick(self) -> None:
-        while True:
-            await anyio.sleep(self._tick_s)
-            await self.context.ref.send(AlertTick())
+        READINGS.subscribe(bus, ref)
+        METER_STATUS.subscribe(bus, ref)
+        self.context.every(self._tick_s, AlertTick, "tick")
 
     async def handle(self, message: AlerterMessage) -> None:
         """Apply one event to the rules and publish the alerts it changed."""
@@ -135,4 +118,4 @@ class AlerterActor(Actor[AlerterMessage]):
         elif isinstance(message, AlertQuery):
             message.reply.send(self._engine.active)
         for alert in changes:
-            await self.context.bus.publish(f"alerts/{alert.meter_id}", alert)
+            await ALERTS.publish(self.context.bus, alert.meter_id, alert)

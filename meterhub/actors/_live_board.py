@@ -1,6 +1,7 @@
-"""The meters' live state, written by each meter actor, read by the API.
+"""The meters' live state, written by each input actor, read by the API.
 
-Each meter actor attaches its ``status()`` once and shows every new reading; the API
+Each input actor attaches its devices' ``status()`` once and shows every new reading
+(validated and enriched: the pipeline's output); the API
 builds a meter's snapshot when it asks, so ``/devices/{id}/latest`` costs a dict lookup
 instead of a round trip through a mailbox, and a telegram costs the meter one dict
 store instead of a status snapshot nobody may read. Everything runs on the one event
@@ -9,12 +10,12 @@ loop, and ``status()`` is synchronous, so a reader never sees a half-written sta
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from meterhub.actors._meter_status import MeterStatus
-from meterhub.model import Reading
+from meterhub.model import MeterStatus, Reading
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,6 +49,13 @@ class LiveBoard:
         if status is None:
             return None
         return LiveEntry(status=status(), reading=self._readings.get(meter_id))
+
+    def reading_age(self, meter_id: str) -> float | None:
+        """Seconds since the meter's latest reading arrived, None before the first."""
+        reading = self._readings.get(meter_id)
+        if reading is None or reading.received_at is None:
+            return None
+        return (datetime.now(UTC) - reading.received_at).total_seconds()
 
     def meters(self) -> list[str]:
         """Every meter attached, sorted."""

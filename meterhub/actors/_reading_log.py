@@ -6,13 +6,14 @@ import logging
 
 from meterhub.model import Reading
 from meterhub.platform import Actor
+from meterhub.topics import READINGS
 
 # the values worth a glance; the rest stay in the reading
 _HEADLINE = ("energy_import_wh", "energy_export_wh", "power_import_w", "power_export_w")
 
 
 class ReadingLogger(Actor[Reading]):
-    """Subscribes to ``readings/#`` and writes one log line per reading."""
+    """Subscribes to the readings and writes one log line per reading."""
 
     async def on_start(self) -> None:
         """Subscribe (again, after a restart: subscribing twice is a no-op).
@@ -21,7 +22,7 @@ class ReadingLogger(Actor[Reading]):
         mailbox hop for nothing.
         """
         if self.context.logger.isEnabledFor(logging.INFO):
-            self.context.bus.subscribe("readings/#", self.context.ref)
+            READINGS.subscribe(self.context.bus, self.context.ref)
 
     async def handle(self, message: Reading) -> None:
         """Log the reading's headline values."""

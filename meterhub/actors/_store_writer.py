@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import random
 import time
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -28,12 +27,13 @@ from meterhub.adapters.stores import (
     TrendRow,
 )
 from meterhub.model import Alert, Consumption, Reading, Skipped, Trend
-from meterhub.platform import Actor, RestartPolicy
+from meterhub.platform import BatchActor, RestartPolicy, retry
+from meterhub.topics import ALERTS, CONSUMPTION, READINGS, SKIPPED, TRENDS
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from meterhub.actors._redecode import Redecoder
+    from meterhub.actors._pipeline import Pipeline
     from meterhub.adapters.stores import Store
     from meterhub.model import RawFrame
 
@@ -90,20 +90,30 @@ class WriterSettings:
 WriterMessage = Reading | Skipped | Trend | Consumption | Alert | FlushTick
 
 
-class StoreWriter(Actor[WriterMessage]):
-    """Writes readings (durably), trends, consumption and alerts to the store."""
+class StoreWriter(BatchActor[WriterMessage]):
+    """Writes readings (durably), trends, consumption and alerts to the store.
+
+    Args:
+        store: where rows go.
+        journal: the source of truth it catches up from.
+        make_pipeline: a fresh pipeline for each catch-up (the one the inputs run).
+        settings: batching and retry.
+        observe_write: told each committed batch's seconds and rows (metrics).
+    """
 
     def __init__(
         self,
         store: Store,
         journal: JournalReader,
-        redecoder: Redecoder,
+        make_pipeline: Callable[[], Pipeline],
         settings: WriterSettings | None = None,
+        observe_write: Callable[[float, int], None] | None = None,
     ) -> None:
         self._store = store
         self._journal = journal
-        self._redecoder = redecoder
+        self._make_pipeline = make_pipeline
         self._settings = settings or WriterSettings()
+        self._observe_write = observe_write
         self._cursor = 0
         # journal seq -> its reading (None: the record gave none), until the cursor
         # reaches it; then the reading joins the batch
@@ -118,39 +128,32 @@ class StoreWriter(Actor[WriterMessage]):
     async def on_start(self) -> None:
         """Find the cursor, catch up with the journal, then follow the live path."""
         bus, ref = self.context.bus, self.context.ref
-        for pattern in ("readings/#", "skipped/#", "trends/#", "consumption/#", "alerts/#"):
-            bus.subscribe(pattern, ref)
+        for topic in (READINGS, SKIPPED, TRENDS, CONSUMPTION, ALERTS):
+            topic.subscribe(bus, ref)
         self._cursor = await self._retrying(lambda: self._store.read_cursor(SINK))
         self._dropped_seen = self.context.ref.mailbox.dropped
         await self._catch_up()
-        self.context.start_background(self._tick, "flush-timer")
-
-    async def _tick(self) -> None:
-        while True:
-            await anyio.sleep(self._settings.flush_interval)
-            self.context.ref.send_nowait(FlushTick())
+        self.context.every(self._settings.flush_interval, FlushTick, "flush-timer")
 
     async def handle_batch(self, messages: list[WriterMessage]) -> None:
         """Sort messages into row batches; write when a batch is full or due."""
+        due = False
+        derived = self._derived
         for message in messages:
             if isinstance(message, Reading):
                 self._accept(message.journal_seq, message)
             elif isinstance(message, Skipped):
                 self._accept(message.seq, None)
-            elif not isinstance(message, FlushTick):
-                self._derived.append(message)
+            elif isinstance(message, FlushTick):
+                due = True
+            else:  # trends, consumption, alerts: written after the readings
+                derived.append(message)
         self._advance()
         if self._needs_catch_up():
             await self._write()
             await self._catch_up()
-        elif self._batch_rows >= self._settings.batch_rows or any(
-            isinstance(m, FlushTick) for m in messages
-        ):
+        elif due or self._batch_rows >= self._settings.batch_rows:
             await self._write()
-
-    async def handle(self, message: WriterMessage) -> None:
-        """One message (the runtime prefers ``handle_batch``)."""
-        await self.handle_batch([message])
 
     def _accept(self, seq: int | None, reading: Reading | None) -> None:
         if seq is None:  # not journaled (a test or a plugin): store it, no cursor
@@ -198,6 +201,8 @@ class StoreWriter(Actor[WriterMessage]):
             rows = sum(len(reading.values) for reading in batch)
             started = time.monotonic()
             await self._retrying(lambda: self._store.ingest(batch, cursor=(SINK, cursor)))
+            if self._observe_write is not None:
+                self._observe_write(time.monotonic() - started, rows)
             self.written += rows
             if self._oldest_hole_since is not None:
                 # time spent writing does not count against the hole: the live path
@@ -251,15 +256,16 @@ class StoreWriter(Actor[WriterMessage]):
         _log.info("catching up from the journal", extra={"from_seq": self._cursor + 1,
                                                          "to_seq": head})  # fmt: skip
         await self._journal.wait_durable(head)
+        pipeline = self._make_pipeline()
         while self._cursor < head:
             after, limit = self._cursor, self._settings.catch_up_batch
             records = await anyio.to_thread.run_sync(self._journal.read_batch, after, limit)
             if not records:
                 break
             for seq, frame in records:
-                reading = self._redecoder.reading(seq, frame)
-                if reading is not None:
-                    self._add(reading)
+                outcome = pipeline.run(frame, seq)
+                if isinstance(outcome, Reading):
+                    self._add(outcome)
             self._cursor = records[-1][0]
             await self._write(everything=True)
         # what the live path delivered meanwhile for seqs now stored is dropped above
@@ -269,21 +275,19 @@ class StoreWriter(Actor[WriterMessage]):
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run a store call until it succeeds; report the outage while it lasts."""
-        attempt = 0
-        while True:
-            try:
-                result = await call()
-            except StoreUnavailableError as exc:
-                attempt += 1
-                if attempt == 1:
-                    _log.warning("store unavailable, holding writes: %s", exc)
-                    self.context.system.set_health(SINK, f"store unavailable: {exc}")
-                await anyio.sleep(self._settings.retry.backoff(attempt, random.random()))  # noqa: S311
-                continue
-            if attempt:
-                _log.info("store available again after %d attempts", attempt)
-                self.context.system.set_health(SINK, None)
-            return result
+        system = self.context.system
+
+        def failed(exc: Exception, attempt: int) -> None:
+            if attempt == 1:
+                _log.warning("store unavailable, holding writes: %s", exc)
+                system.set_health(SINK, f"store unavailable: {exc}")
+
+        def recovered(attempts: int) -> None:
+            _log.info("store available again after %d attempts", attempts)
+            system.set_health(SINK, None)
+
+        return await retry(call, errors=StoreUnavailableError, policy=self._settings.retry,
+                           on_failure=failed, on_recovery=recovered)  # fmt: skip
 
     async def on_stop(self) -> None:
         """Write what is left; fill any hole from the journal (the meters stopped)."""

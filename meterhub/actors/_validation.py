@@ -1,7 +1,7 @@
 """Plausibility rules: every reading gets a quality, nothing is dropped.
 
-Pure and synchronous, so the validator actor and the store writer's catch-up path
-(re-decoding the journal after an outage) judge readings the same way.
+Pure and synchronous: a step of the one pipeline (``_pipeline.py``), so the live path,
+the journal catch-up and ``meterhub replay`` judge readings the same way.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from meterhub.actors._counters import Counters
+from meterhub.adapters.codecs import default_registry
 from meterhub.model import Quality, Reading
 
 if TYPE_CHECKING:
@@ -65,10 +67,21 @@ class ValidationRules:
 
 
 class Validator:
-    """Judges readings; remembers each meter's last counters for the jump rule."""
+    """Judges readings; remembers each meter's last counters for the jump rule.
 
-    def __init__(self, rules: ValidationRules | None = None) -> None:
+    Args:
+        rules: the thresholds.
+        counters: the cumulative registers (the jump rule watches them); those the
+            built-in profiles declare by default.
+    """
+
+    def __init__(
+        self, rules: ValidationRules | None = None, counters: Counters | None = None
+    ) -> None:
         self.rules = rules or ValidationRules()
+        if counters is None:
+            counters = Counters(default_registry().counters())
+        self._counters_of = counters
         self._counters: dict[str, tuple[datetime, dict[str, float]]] = {}
         self._range_cache: dict[str, tuple[RangeRule, ...]] = {}
 
@@ -105,7 +118,7 @@ class Validator:
             fired["clock_skew"] = Quality.SUSPECT
 
     def _check_jumps(self, reading: Reading, fired: dict[str, Quality]) -> None:
-        counters = {k: v for k, v in reading.values.items() if k.startswith("energy_")}
+        counters = {k: v for k, v in reading.values.items() if k in self._counters_of}
         previous = self._counters.get(reading.meter_id)
         if counters:
             self._counters[reading.meter_id] = (reading.ts, counters)

@@ -12,6 +12,7 @@ from meterhub.api._auth import access
 from meterhub.api._deps import View  # noqa: TC001 (Litestar resolves it at runtime)
 from meterhub.api._problems import ApiProblem, problem_specs
 from meterhub.api._schemas import AlertActionOut, AlertsOut
+from meterhub.platform import MailboxClosedError
 
 _TAGS = ["alerts"]
 _DONE: dict[str, Literal["acknowledged", "resolved"]] = {
@@ -46,7 +47,12 @@ async def get_alert(view: View, alert_id: FromPath[str]) -> AlertRow:
 async def _command(
     view: View, alert_id: str, action: Literal["acknowledge", "resolve"]
 ) -> AlertActionOut:
-    if not await view.alert_command(alert_id, action):
+    try:
+        changed = await view.alert_command(alert_id, action)
+    except MailboxClosedError as exc:
+        raise ApiProblem(503, "the alerter is not running (see /ready); try again later",
+                         slug="not-ready") from exc  # fmt: skip
+    if not changed:
         if await view.store.get_alert(alert_id) is None:
             raise ApiProblem(404, f"no alert {alert_id!r}", param=("path", "alert_id"))
         raise ApiProblem(409, f"alert {alert_id!r} cannot be {_DONE[action]} in its state",
@@ -55,14 +61,15 @@ async def _command(
 
 
 @post("/alerts/{alert_id:str}/acknowledge", opt=access("operator"), status_code=200,
-      summary="Acknowledge an alert", tags=_TAGS, responses=problem_specs(404, 409))  # fmt: skip
+      summary="Acknowledge an alert", tags=_TAGS,
+      responses=problem_specs(404, 409, 503))  # fmt: skip
 async def acknowledge(view: View, alert_id: FromPath[str]) -> AlertActionOut:
     """Mark an open alert acknowledged; 409 if it is not open."""
     return await _command(view, alert_id, "acknowledge")
 
 
 @post("/alerts/{alert_id:str}/resolve", opt=access("operator"), status_code=200,
-      summary="Resolve an alert", tags=_TAGS, responses=problem_specs(404, 409))  # fmt: skip
+      summary="Resolve an alert", tags=_TAGS, responses=problem_specs(404, 409, 503))  # fmt: skip
 async def resolve(view: View, alert_id: FromPath[str]) -> AlertActionOut:
     """Mark an alert resolved; 409 if it already is."""
     return await _command(view, alert_id, "resolve")

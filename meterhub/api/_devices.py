@@ -25,14 +25,28 @@ _RESERVED = "meterhub."
 _TAGS = ["devices"]
 
 
-def _out(device: Device) -> DeviceOut:
-    metadata = {k: v for k, v in device.metadata.items() if not k.startswith(_RESERVED)}
+def _out(device: Device, view: SiteView) -> DeviceOut:
+    meta = device.metadata
+    metadata = {k: v for k, v in meta.items() if not k.startswith(_RESERVED)}
+    entry = view.board.get(device.id)
     return DeviceOut(
         id=device.id, name=device.name, device_type=device.device_type,
         location=device.location, tags=list(device.tags), metadata=metadata,
-        meter_key_set=device.metadata.get(KEY_SET) == "true",
+        meter_key_set=meta.get(KEY_SET) == "true",
         created_at=device.created_at, updated_at=device.updated_at,
+        source="config" if meta.get("meterhub.source") == "config" else "api",
+        format=meta.get("meterhub.format"), input=meta.get("meterhub.input"),
+        profile=meta.get("meterhub.profile"),
+        state=entry.status.state.value if entry is not None else None,
     )  # fmt: skip
+
+
+def _refuse_configured(view: SiteView, device_id: str) -> None:
+    """A configured meter belongs to the site's file: the API never edits it."""
+    if device_id in view.configured_ids():
+        raise ApiProblem(409, f"device {device_id!r} is configured in the site's file "
+                         "([[meters]]); change it there and restart",
+                         param=("path", "device_id"), slug="configured-device")  # fmt: skip
 
 
 def _device(device_id: str, data: DeviceUpdate, existing: Device | None) -> Device:
@@ -61,7 +75,7 @@ async def _existing(view: View, device_id: str) -> Device:
 @get("/devices", opt=access("viewer"), summary="List devices")
 async def list_devices(view: View) -> DevicesOut:
     """Every registered device, ordered by id."""
-    return DevicesOut(items=[_out(d) for d in await view.store.list_devices()])
+    return DevicesOut(items=[_out(d, view) for d in await view.store.list_devices()])
 
 
 @post("/devices", opt=access("admin"), summary="Register a device",
@@ -74,32 +88,38 @@ async def create_device(view: View, data: JSONBody[DeviceCreate]) -> DeviceOut:
     device = _device(data.id, data, None)
     await view.store.upsert_device(device)
     await view.devices_changed()
-    return _out(device)
+    return _out(device, view)
 
 
 @get("/devices/{device_id:str}", opt=access("viewer"), summary="Get a device",
      responses=problem_specs(404))  # fmt: skip
 async def get_device(view: View, device_id: FromPath[str]) -> DeviceOut:
     """One device."""
-    return _out(await _existing(view, device_id))
+    return _out(await _existing(view, device_id), view)
 
 
 @put("/devices/{device_id:str}", opt=access("admin"), summary="Update a device",
-     responses=problem_specs(404))  # fmt: skip
+     responses=problem_specs(404, 409))  # fmt: skip
 async def update_device(
     view: View, device_id: FromPath[str], data: JSONBody[DeviceUpdate]
 ) -> DeviceOut:
-    """Replace a device's fields; an omitted ``meter_key`` keeps whether one was set."""
-    device = _device(device_id, data, await _existing(view, device_id))
+    """Replace a device's fields; an omitted ``meter_key`` keeps whether one was set.
+
+    A meter configured in the site's file is refused with 409: the file owns it.
+    """
+    existing = await _existing(view, device_id)
+    _refuse_configured(view, device_id)
+    device = _device(device_id, data, existing)
     await view.store.upsert_device(device)
     await view.devices_changed()
-    return _out(device)
+    return _out(device, view)
 
 
 @delete("/devices/{device_id:str}", opt=access("admin"), summary="Delete a device",
-        responses=problem_specs(404))  # fmt: skip
+        responses=problem_specs(404, 409))  # fmt: skip
 async def delete_device(view: View, device_id: FromPath[str]) -> None:
-    """Remove a device from the registry (its readings stay)."""
+    """Remove a device from the registry (its readings stay); 409 for a configured one."""
+    _refuse_configured(view, device_id)
     if not await view.store.delete_device(device_id):
         raise ApiProblem(404, f"no device {device_id!r}", param=("path", "device_id"))
     await view.devices_changed()

@@ -8,22 +8,20 @@ statuses go out with all of their fields, so the feed grows with the model.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast, get_args
 
 import msgspec
 
-from meterhub.model import Quality, Reading
+from meterhub.model import DeviceMeta, Quality, Reading
+from meterhub.topics import LIVE
 
 Kind = Literal["reading", "trend", "consumption", "alert", "status"]
-KINDS: tuple[Kind, ...] = ("reading", "trend", "consumption", "alert", "status")
-TOPIC_OF_KIND: dict[Kind, str] = {
-    "reading": "readings/+",
-    "trend": "trends/+",
-    "consumption": "consumption/+",
-    "alert": "alerts/+",
-    "status": "status/+",
-}
-"""The bus pattern that carries each kind, one topic level per meter."""
+"""The live topics' kinds, spelled out for the request schema (checked below)."""
+KINDS: tuple[Kind, ...] = cast("tuple[Kind, ...]", tuple(topic.kind for topic in LIVE))
+TOPIC_OF_KIND: dict[Kind, str] = {cast("Kind", topic.kind): topic.pattern for topic in LIVE}
+"""The bus pattern that carries each kind (from the topic table), one level per meter."""
+if set(get_args(Kind)) != set(KINDS):  # pragma: no cover - a table edit without this one
+    raise ImportError(f"live kinds {sorted(KINDS)} differ from the schema's {get_args(Kind)}")
 
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
@@ -64,6 +62,8 @@ class LiveReading(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", t
     quality_rules: list[str]
     seq: int | None
     received_at: datetime | None
+    device: DeviceMeta | None = None
+    """The registry's entry of the meter: name, type, location, tags, applications."""
 
 
 class Missed(msgspec.Struct, frozen=True, tag_field="kind", tag="missed"):
@@ -111,6 +111,7 @@ def encode_message(kind: Kind, message: Any, metrics: frozenset[str] | None) -> 
                 quality_rules=message.quality_rules,
                 seq=message.seq,
                 received_at=message.received_at,
+                device=message.device,
             )
         )
     if metrics is not None and getattr(message, "metric", None) not in (None, *metrics):

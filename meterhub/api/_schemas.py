@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from meterhub.actors import MeterStatus
 from meterhub.adapters.stores import (
     AlertRow,
     Application,
@@ -17,7 +16,7 @@ from meterhub.adapters.stores import (
     ReadingRow,
     TrendRow,
 )
-from meterhub.model import Reading
+from meterhub.model import MeterStatus, Reading
 from meterhub.platform import ActorStatus
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
@@ -69,6 +68,16 @@ class DeviceOut(msgspec.Struct, frozen=True, kw_only=True):
     """Whether a meter key was given through the API (the key itself is never shown)."""
     created_at: datetime
     updated_at: datetime
+    source: Literal["config", "api"] = "api"
+    """``config``: a ``[[meters]]`` table of the site's file owns it (read-only here)."""
+    format: str | None = None
+    """Of a configured meter: its wire format (``mbus``, ``dsmr``...)."""
+    input: str | None = None
+    """Of a configured meter: where its frames come from (``serial``, ``simulator``)."""
+    profile: str | None = None
+    """Of a configured meter: the decoding profile (``auto``: chosen per telegram)."""
+    state: str | None = None
+    """The meter's live state (``online``, ``offline``...), null if nothing reads it."""
 
 
 class DevicesOut(msgspec.Struct, frozen=True, kw_only=True):

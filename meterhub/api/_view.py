@@ -37,6 +37,10 @@ class SiteView(Protocol):
         """The configured meters."""
         ...
 
+    def configured_ids(self) -> frozenset[str]:
+        """The devices the site's file owns: the API refuses to edit them."""
+        ...
+
     def actor_status(self) -> list[ActorStatus]:
         """Every actor's state, mailbox depth, counters and last error."""
         ...
@@ -50,9 +54,13 @@ class SiteView(Protocol):
         ...
 
     async def alert_command(self, alert_id: str, action: Literal["acknowledge", "resolve"]) -> bool:
-        """Acknowledge or resolve an alert; False if it is unknown or not in that state."""
+        """Acknowledge or resolve an alert; False if it is unknown or not in that state.
+
+        Raises:
+            MailboxClosedError: the alerter is not running.
+        """
         ...
 
     async def devices_changed(self) -> None:
-        """Tell the pipeline the device registry changed (the enricher reloads it)."""
+        """Tell the pipeline the device registry changed (it loads it again)."""
         ...

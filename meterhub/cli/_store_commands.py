@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from meterhub._meters import load_directory, load_profiles, redecoder
+from meterhub._meters import load_directory, load_profiles, pipeline_factory
 from meterhub.adapters.journal import Journal
 from meterhub.adapters.stores import ReadingRow, open_store, rows_from_reading
+from meterhub.model import Reading
 from meterhub.platform import ConfigError
 from meterhub.settings import Settings, load_settings
 
@@ -100,16 +101,22 @@ async def _replay(settings: Settings, span: _Span, overwrite: bool) -> tuple[int
         Path(settings.data_dir) / "journal"
     ) as journal:
         await store.migrate()
-        decode = redecoder(settings, profiles, await load_directory(settings, store))
+        directory = await load_directory(store)
+        # the pipeline of the live path: same decoding, de-duplication, validation, enrichment
+        pipeline = pipeline_factory(settings, profiles, lambda: directory)()
+        unknown: set[str] = set()
         progress = _Progress(journal.last_seq)
         frames = readings = inserted = 0
         rows: list[ReadingRow] = []
         for seq, frame in journal.read_span(span.start, span.end, span.meter):
             frames += 1
-            reading = decode.reading(seq, frame)
-            if reading is not None:
+            outcome = pipeline.run(frame, seq)
+            if isinstance(outcome, Reading):
                 readings += 1
-                rows.extend(rows_from_reading(reading, seq))
+                rows.extend(rows_from_reading(outcome, seq))
+            elif not pipeline.knows(frame.meter_id) and frame.meter_id not in unknown:
+                unknown.add(frame.meter_id)
+                sys.stderr.write(f"\nskipping frames of {frame.meter_id}: not a configured meter\n")
             if len(rows) >= BATCH:
                 inserted += await store.write_readings(rows, overwrite=overwrite)
                 rows = []

@@ -8,6 +8,7 @@ from meterhub.platform._actor import (
     ActorContext,
     ActorRef,
     ActorSpec,
+    BatchActor,
     RestartType,
 )
 from meterhub.platform._bus import Bus, Subscription, topic_matches
@@ -23,10 +24,12 @@ from meterhub.platform._errors import (
 from meterhub.platform._logging import bind_actor, configure_logging
 from meterhub.platform._mailbox import Mailbox, MailboxPolicy
 from meterhub.platform._reply import Reply, ask
+from meterhub.platform._retry import Backoff, RestartPolicy, retry
 from meterhub.platform._status import ActorState, ActorStatus, Readiness
-from meterhub.platform._supervisor import RestartPolicy, Strategy, SupervisorSpec
+from meterhub.platform._supervisor import Strategy, SupervisorSpec
 from meterhub.platform._system import ActorSystem
 from meterhub.platform._telemetry import PROMETHEUS_CONTENT_TYPE, ActorMetrics, Telemetry
+from meterhub.platform._topic import Topic
 
 __all__ = [
     "PROMETHEUS_CONTENT_TYPE",
@@ -39,6 +42,8 @@ __all__ = [
     "ActorState",
     "ActorStatus",
     "ActorSystem",
+    "Backoff",
+    "BatchActor",
     "Bus",
     "ConfigError",
     "DuplicateActorError",
@@ -56,10 +61,12 @@ __all__ = [
     "Subscription",
     "SupervisorSpec",
     "Telemetry",
+    "Topic",
     "ask",
     "bind_actor",
     "configure_logging",
     "load_config",
+    "retry",
     "to_display",
     "topic_matches",
 ]

@@ -7,6 +7,8 @@ import enum
 import logging
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+import anyio
+
 from meterhub.platform._mailbox import Mailbox, MailboxPolicy
 
 if TYPE_CHECKING:
@@ -121,6 +123,21 @@ class ActorContext(Generic[M]):
         """
         self._start_background(func, name or getattr(func, "__name__", "background"))
 
+    def every(self, period: float, message: Callable[[], M], name: str = "timer") -> None:
+        """Send ``message()`` to this actor every ``period`` seconds (OTP's ``send_interval``).
+
+        A tick that finds the mailbox full is skipped, not queued: a timer must never
+        make its own actor wait, and the next tick comes soon enough.
+        """
+        ref = self.ref
+
+        async def tick() -> None:
+            while True:
+                await anyio.sleep(period)
+                ref.send_nowait(message())
+
+        self.start_background(tick, name)
+
 
 class Actor(Generic[M]):
     """Base class of every actor: override ``handle`` and, if needed, the hooks.
@@ -152,6 +169,23 @@ class Actor(Generic[M]):
 
     async def on_stop(self) -> None:
         """Release resources; runs after the mailbox was drained, or after a crash."""
+
+
+class BatchActor(Actor[M]):
+    """An actor that takes everything its mailbox holds at once (up to ``batch_limit``).
+
+    For sinks and stages whose work per message shrinks with batching (a store writer
+    committing many rows, a stage that publishes in order). An exception crashes the
+    incarnation and counts the whole batch as failed.
+    """
+
+    async def handle_batch(self, messages: list[M]) -> None:
+        """Handle messages in their order of arrival."""
+        raise NotImplementedError
+
+    async def handle(self, message: M) -> None:
+        """One message: a batch of one."""
+        await self.handle_batch([message])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

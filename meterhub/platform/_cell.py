@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import anyio
 import anyio.lowlevel
 
-from meterhub.platform._actor import Actor, ActorContext, ActorRef, ActorSpec, SystemHandle
+from meterhub.platform._actor import (
+    Actor,
+    ActorContext,
+    ActorRef,
+    ActorSpec,
+    BatchActor,
+    SystemHandle,
+)
 from meterhub.platform._errors import MailboxClosedError, leaf_error
 from meterhub.platform._logging import bind_actor
 from meterhub.platform._mailbox import Mailbox
@@ -137,6 +144,8 @@ class ActorCell(Generic[M]):
         except BaseException as exc:
             if not isinstance(exc, anyio.get_cancelled_exc_class()):
                 self.last_failure = Failure(leaf_error(exc))
+                # until a new incarnation has started, nobody waits on this mailbox
+                self.mailbox.shed(on=True)
             await self.reset()
             raise
         await self.reset()
@@ -151,6 +160,7 @@ class ActorCell(Generic[M]):
         self.actor = actor
         actor.bind(ActorContext(self.ref, self.system, self._add_background))
         await actor.on_start()
+        self.mailbox.shed(on=False)
         return actor
 
     def _add_background(self, func: Callable[[], Awaitable[None]], name: str) -> None:  # noqa: ARG002
@@ -204,12 +214,9 @@ class ActorCell(Generic[M]):
 
     async def _process(self, actor: Actor[M], batch: list[M]) -> None:
         started = time.perf_counter()
-        batch_handler: Callable[[list[M]], Awaitable[None]] | None = getattr(
-            actor, "handle_batch", None
-        )
-        if batch_handler is not None:
+        if isinstance(actor, BatchActor):
             try:
-                await batch_handler(batch)
+                await actor.handle_batch(batch)
             except Exception:
                 self.failed += len(batch)
                 raise

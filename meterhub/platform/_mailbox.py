@@ -50,6 +50,7 @@ class Mailbox(Generic[T]):
         "dropped",
         "owner",
         "policy",
+        "shedding",
         "wake",
     )
 
@@ -69,6 +70,10 @@ class Mailbox(Generic[T]):
         self.dropped = 0
         self.wake: Callable[[], None] | None = None
         """Called once when a message arrives while nobody waits in ``get_batch``."""
+        self.shedding = False
+        """While True a full ``block`` mailbox drops its oldest message instead of making
+        senders wait: its actor crashed and waits for a restart, and a component that
+        is not running must never hold up anyone."""
 
     @property
     def capacity(self) -> int:
@@ -99,7 +104,7 @@ class Mailbox(Generic[T]):
         if items is None:
             items = self._items = deque()
         elif len(items) >= self._capacity:
-            if self.policy is MailboxPolicy.BLOCK:
+            if self.policy is MailboxPolicy.BLOCK and not self.shedding:
                 return False
             items.popleft()
             self.dropped += 1
@@ -182,6 +187,25 @@ class Mailbox(Generic[T]):
         if waiter is not None:
             self._not_empty = None
             waiter.set()
+
+    def shed(self, *, on: bool) -> None:
+        """Turn shedding on or off; senders waiting on a full mailbox are let through."""
+        self.shedding = on
+        if on:
+            self._wake_senders()
+
+    def discard(self) -> int:
+        """Drop everything queued (counted in ``dropped``); how many were dropped."""
+        count = len(self)
+        if self._items:
+            self._items.clear()
+        self.dropped += count
+        self._wake_senders()
+        return count
+
+    def reopen(self) -> None:
+        """Accept messages again after ``close`` (an isolated actor is tried again)."""
+        self._closed = False
 
     def _wake_senders(self) -> None:
         waiter = self._not_full

@@ -23,6 +23,7 @@ import anyio
 from meterhub.platform._actor import ActorSpec, RestartType, SystemHandle
 from meterhub.platform._cell import ActorCell, Failure
 from meterhub.platform._errors import EscalationError, leaf_error
+from meterhub.platform._retry import RestartPolicy
 from meterhub.platform._status import ActorState, ActorStatus
 
 if TYPE_CHECKING:
@@ -39,31 +40,6 @@ class Strategy(enum.StrEnum):
 
     ONE_FOR_ONE = "one_for_one"
     ONE_FOR_ALL = "one_for_all"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class RestartPolicy:
-    """Restart intensity and backoff.
-
-    Attributes:
-        max_restarts: restarts allowed within ``within_seconds`` before giving up.
-        within_seconds: the sliding window for ``max_restarts``.
-        backoff_initial: delay before the first restart in a window.
-        backoff_max: longest delay.
-        jitter: fraction (0..1) by which each delay is randomly stretched or shrunk, so
-            that many children that crashed together do not restart in lockstep.
-    """
-
-    max_restarts: int = 5
-    within_seconds: float = 30.0
-    backoff_initial: float = 0.05
-    backoff_max: float = 10.0
-    jitter: float = 0.2
-
-    def backoff(self, attempt: int, rand: float) -> float:
-        """Delay before restart number ``attempt`` (1-based) in the current window."""
-        base = min(self.backoff_max, self.backoff_initial * 2 ** max(0, attempt - 1))
-        return float(base * (1.0 + self.jitter * (2.0 * rand - 1.0)))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -90,6 +66,14 @@ class Registry(SystemHandle, Protocol):
 
     def notify_change(self) -> None:
         """Tell watchers that a child's state changed."""
+        ...
+
+    def isolate(self, cell: Any) -> None:  # noqa: ANN401 (an actor or supervisor cell)
+        """Take a given-up cell off the bus; its mailbox stops accepting messages."""
+        ...
+
+    def restore(self, cell: Any) -> None:  # noqa: ANN401 (the same)
+        """Let an isolated cell receive messages again (it subscribes when it starts)."""
         ...
 
 
@@ -177,6 +161,7 @@ class SupervisorCell:
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._done: dict[str, anyio.Event] = {}
         self._failures: dict[str, deque[float]] = {}
+        self._give_ups: dict[str, int] = {}
         self._rand: Callable[[], float] = random.random
         self.parked = False  # a supervisor keeps its task while it runs
         for child_spec in spec.children:
@@ -340,15 +325,9 @@ class SupervisorCell:
         if len(window) > policy.max_restarts:
             error = EscalationError(key if child is None else child.name, len(window),
                                     policy.within_seconds, cause)  # fmt: skip
-            if not self.root:
+            if not self.root or child is None:
                 raise error
-            failed = child.name if child is not None else self.name
-            _log.error("giving up on %s: %s", failed, error, extra={"component": failed})
-            self.failed_components[failed] = str(error)
-            for cell in child.cells() if child is not None else []:
-                cell.state = ActorState.FAILED
-            self.system.notify_change()
-            return False
+            return await self._give_up(child, error)
         delay = policy.backoff(len(window), self._rand())
         if child is not None:
             child.state = ActorState.RESTARTING
@@ -356,6 +335,40 @@ class SupervisorCell:
             self.state = ActorState.RESTARTING
         with anyio.move_on_after(delay):
             await self._stop_event.wait()
+        return True
+
+    async def _give_up(self, child: Child, error: EscalationError) -> bool:
+        """Isolate a child the root gave up on, then try it again after a long backoff.
+
+        Isolated, it can block nobody: its mailboxes leave the bus and stop accepting,
+        so publishers and senders go on. Readiness names it until it is tried again.
+
+        Returns:
+            True to start it again, False when the site stops meanwhile.
+        """
+        name = child.name
+        give_ups = self._give_ups[name] = self._give_ups.get(name, 0) + 1
+        delay = self.spec.policy.retry_failed(give_ups, self._rand())
+        reason = f"{error}; trying again in {delay:.0f} s"
+        _log.error("giving up on %s: %s", name, reason,
+                   extra={"component": name, "give_ups": give_ups})  # fmt: skip
+        self.failed_components[name] = reason
+        for cell in child.cells():
+            cell.state = ActorState.FAILED
+            self.system.isolate(cell)
+        self.system.notify_change()
+        with anyio.move_on_after(delay):
+            await self._stop_event.wait()
+        if self.stop_requested:
+            return False
+        self._failures.pop(name, None)
+        self.failed_components.pop(name, None)
+        for cell in child.cells():
+            self.system.restore(cell)
+        child.state = ActorState.RESTARTING
+        _log.warning("trying %s again (given up %d time(s) so far)", name, give_ups,
+                     extra={"component": name, "give_ups": give_ups})  # fmt: skip
+        self.system.notify_change()
         return True
 
     async def start_child(self, spec: ActorSpec[Any] | SupervisorSpec) -> Child:

@@ -11,10 +11,10 @@ import anyio
 
 from meterhub.platform._bus import Bus
 from meterhub.platform._errors import ActorNotFoundError, DuplicateActorError
+from meterhub.platform._retry import RestartPolicy
 from meterhub.platform._status import ActorStatus, Readiness
 from meterhub.platform._supervisor import (
     Child,
-    RestartPolicy,
     Strategy,
     SupervisorCell,
     SupervisorSpec,
@@ -75,6 +75,23 @@ class ActorSystem:
         mailbox = getattr(cell, "mailbox", None)
         if mailbox is not None:
             self.bus.unsubscribe_all(mailbox)
+
+    def isolate(self, cell: Any) -> None:  # noqa: ANN401 (an actor or supervisor cell)
+        """Take a cell the root gave up on off the bus and close its mailbox.
+
+        What it had queued is discarded (counted as dropped): nobody may wait on it.
+        """
+        mailbox = getattr(cell, "mailbox", None)
+        if mailbox is not None:
+            self.bus.unsubscribe_all(mailbox)
+            mailbox.close()
+            mailbox.discard()
+
+    def restore(self, cell: Any) -> None:  # noqa: ANN401 (the same)
+        """Open an isolated cell's mailbox again; its next start subscribes anew."""
+        mailbox = getattr(cell, "mailbox", None)
+        if mailbox is not None and not getattr(cell, "stop_requested", False):
+            mailbox.reopen()
 
     def set_health(self, component: str, problem: str | None) -> None:
         """Report a component's problem (``None`` when it is fine again) for readiness.

@@ -15,7 +15,7 @@ from meterhub.adapters.codecs._profiles import default_registry
 from meterhub.adapters.codecs._shape import ShapeCache
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from meterhub.adapters.codecs._profiles import ProfileRegistry
     from meterhub.adapters.codecs._telegram import Telegram
@@ -51,15 +51,19 @@ class _ApduFramer:
         return [data] if data else []
 
 
+FRAMERS: dict[str, Callable[[bool], Framer]] = {
+    "mbus": lambda _ciphered: MbusFramer(),
+    "hdlc": lambda _ciphered: HdlcFramer(),
+    "dsmr": lambda ciphered: DsmrFramer(ciphered=ciphered),
+    "apdu": lambda _ciphered: _ApduFramer(),
+}
+"""Format name -> a fresh framer (told whether to expect ciphered DSMR): a new wire
+format is an entry here and a decoder, not a branch."""
+
+
 def make_framer(fmt: Format, *, ciphered: bool = True) -> Framer:
     """Return a fresh framer for ``fmt`` (``ciphered``: expect 0xDB-wrapped DSMR)."""
-    if fmt == "mbus":
-        return MbusFramer()
-    if fmt == "hdlc":
-        return HdlcFramer()
-    if fmt == "dsmr":
-        return DsmrFramer(ciphered=ciphered)
-    return _ApduFramer()
+    return FRAMERS[fmt](ciphered)
 
 
 class MeterDecoder:

@@ -37,11 +37,15 @@ class ObisDef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         unit: unit to report when the meter sends none (``None``: no unit).
         scaler: scaler to apply when the meter sends none (``None``: 0 if ``unit`` is
             set, else the raw value is reported unscaled).
+        counter: a cumulative register (an energy or volume meter reading, OBIS value
+            group D = 8): consumption is computed from its differences, and a jump
+            faster than the site's largest power is suspect.
     """
 
     name: str
     unit: str | None = None
     scaler: int | None = None
+    counter: bool = False
 
 
 class FieldDef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -54,12 +58,14 @@ class FieldDef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         unit: unit of the value.
         scaler: power-of-ten scaler (``None``: 0 when ``unit`` is set).
         obis: the OBIS code the position stands for, for documentation and ``objects``.
+        counter: a cumulative register, as for ``ObisDef``.
     """
 
     name: str | None = None
     unit: str | None = None
     scaler: int | None = None
     obis: str | None = None
+    counter: bool = False
 
 
 class Match(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -283,6 +289,17 @@ class ProfileRegistry:
             cached = {obis_bytes(code): d for layer in layers for code, d in layer.obis.items()}
             self._tables[key] = cached
         return cached
+
+    def counters(self) -> frozenset[str]:
+        """The metric names every profile declares cumulative, as ``fnmatch`` patterns.
+
+        M-Bus channel values (EN 13757-3 meter readings such as gas volume or heat) are
+        counters by nature: their names come from ``mbus_units``.
+        """
+        names = {d.name for p in self.profiles for d in p.obis.values() if d.counter}
+        names.update(f.name for p in self.profiles for f in p.layout if f.counter and f.name)
+        names.update(f"mbus_*_{suffix}" for suffix in self.mbus_units().values())
+        return frozenset(names)
 
     def mbus_units(self) -> dict[str, str]:
         """Return unit -> name suffix for M-Bus channel values, merged over all globals."""

@@ -9,6 +9,7 @@ with backoff; it never ends the flusher.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import anyio
@@ -19,6 +20,7 @@ from meterhub.adapters.journal._errors import JournalError
 from meterhub.adapters.journal._writer import WriteOutcome
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from meterhub.adapters.journal._buffer import AppendBuffer
@@ -42,8 +44,10 @@ class Flusher:
         flush_interval: float,
         fsync: bool,
         limiter: anyio.CapacityLimiter,
+        on_flush: Callable[[float, int], None] | None = None,
     ) -> None:
         self._buffer = buffer
+        self._on_flush = on_flush
         self._writer = writer
         self._cursors = cursors
         self._directory: Path = buffer.directory
@@ -101,9 +105,12 @@ class Flusher:
         if not batch and cursors is None:
             return True
         self._attempts += 1
+        started = time.perf_counter()
         outcome = await anyio.to_thread.run_sync(
             self._write, batch, first, last, cursors, limiter=self._limiter
         )
+        if self._on_flush is not None:
+            self._on_flush(time.perf_counter() - started, outcome.done_bytes)
         self.flushed += self._buffer.settle(outcome.done_bytes, outcome.done_seq)
         if outcome.error is not None and cursors is not None:
             self._cursors.mark_dirty()

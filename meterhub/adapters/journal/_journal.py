@@ -23,7 +23,7 @@ from meterhub.adapters.journal._statistics import JournalStatistics
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
     from datetime import timedelta
     from types import TracebackType
 
@@ -58,7 +58,21 @@ class Journal:
         max_buffer_bytes: int = 256 * MIB,
         flush_bytes: int = MIB,
         close_timeout: float = 10.0,
+        on_flush: Callable[[float, int], None] | None = None,
     ) -> None:
+        """Prepare a journal (no I/O yet).
+
+        Args:
+            directory: where the segments and the cursors file live.
+            segment_bytes: size at which a segment is closed and a new one begun.
+            flush_interval: longest time an appended record waits for the disk.
+            fsync: sync each group commit (off only for tests and benchmarks).
+            max_buffer_bytes: most bytes appended and not yet written.
+            flush_bytes: buffered bytes that start a flush before the interval ends.
+            close_timeout: seconds a clean close waits for the last flush.
+            on_flush: told each group commit's seconds and bytes written (metrics).
+        """
+        self._on_flush = on_flush
         if segment_bytes <= 0 or max_buffer_bytes <= 0 or flush_bytes <= 0:
             raise ValueError("segment_bytes, max_buffer_bytes and flush_bytes must be positive")
         if flush_interval <= 0 or close_timeout <= 0:
@@ -104,6 +118,7 @@ class Journal:
         self._flusher = Flusher(
             self._buffer, disk.writer, self._cursors,
             flush_interval=self._flush_interval, fsync=self._fsync, limiter=self._limiter,
+            on_flush=self._on_flush,
         )  # fmt: skip
         task_group = await self._stack.enter_async_context(anyio.create_task_group())
         await task_group.start(self._flusher.run)

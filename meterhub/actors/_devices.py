@@ -1,0 +1,26 @@
+"""The device registry as the pipeline's enrich step sees it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from meterhub.model import DeviceMeta, Reading
+
+
+class DeviceDirectory:
+    """Meter id -> what the registry knows of it; replaced whole, never edited in place."""
+
+    def __init__(self, devices: Mapping[str, DeviceMeta] | None = None) -> None:
+        self.devices = dict(devices or {})
+
+    def enrich(self, reading: Reading) -> Reading:
+        """The reading with its device's metadata, when the registry knows the meter."""
+        meta = self.devices.get(reading.meter_id)
+        if meta is None:
+            return reading
+        return msgspec.structs.replace(reading, device=meta)

@@ -1,0 +1,9 @@
+"""Inputs: where raw frames come from, before the journal and the pipeline.
+
+See ``docs/architecture.md`` ("Inputs") for the contract an input plugin implements.
+"""
+
+from meterhub.adapters.inputs._contract import FrameSink, Input
+from meterhub.adapters.inputs._stream import StreamInput
+
+__all__ = ["FrameSink", "Input", "StreamInput"]

@@ -1,0 +1,50 @@
+"""Every topic of the site's bus, and the one message type each carries.
+
+This table is the map of who talks to whom: publishers and subscribers name these
+objects, the live feed's kinds are the ``live`` ones, and a plugin subscribes to the
+same entries. Each topic has one level per meter (``readings/<meter_id>``), so the
+names carry over unchanged to an MQTT bridge.
+
+| topic | message | published by | read by |
+|---|---|---|---|
+| ``readings/<meter>`` | ``Reading`` (validated, enriched) | inputs, through the pipeline | store writer, aggregator, alerter, reading log, live feed |
+| ``skipped/<meter>`` | ``Skipped`` (a journal record with no reading) | inputs | store writer (its cursor) |
+| ``status/<meter>`` | ``MeterStatus`` (on each change of state) | inputs | alerter, live feed |
+| ``trends/<meter>`` | ``Trend`` | aggregator | store writer, live feed |
+| ``consumption/<meter>`` | ``Consumption`` | aggregator | store writer, live feed |
+| ``alerts/<meter>`` | ``Alert`` (each change) | alerter | store writer, live feed |
+"""  # noqa: E501 (a table)
+
+from __future__ import annotations
+
+from typing import Any
+
+from meterhub.model import Alert, Consumption, MeterStatus, Reading, Skipped, Trend
+from meterhub.platform import Topic
+
+READINGS: Topic[Reading] = Topic("reading", "readings", Reading)
+SKIPPED: Topic[Skipped] = Topic("skipped", "skipped", Skipped)
+METER_STATUS: Topic[MeterStatus] = Topic("status", "status", MeterStatus)
+TRENDS: Topic[Trend] = Topic("trend", "trends", Trend)
+CONSUMPTION: Topic[Consumption] = Topic("consumption", "consumption", Consumption)
+ALERTS: Topic[Alert] = Topic("alert", "alerts", Alert)
+
+TOPICS: tuple[Topic[Any], ...] = (READINGS, SKIPPED, METER_STATUS, TRENDS, CONSUMPTION, ALERTS)
+"""Every topic of the bus."""
+
+LIVE: tuple[Topic[Any], ...] = (READINGS, TRENDS, CONSUMPTION, ALERTS, METER_STATUS)
+"""The topics a live-feed client may subscribe to, by their ``kind``."""
+
+BY_KIND: dict[str, Topic[Any]] = {topic.kind: topic for topic in TOPICS}
+
+__all__ = [
+    "ALERTS",
+    "BY_KIND",
+    "CONSUMPTION",
+    "LIVE",
+    "METER_STATUS",
+    "READINGS",
+    "SKIPPED",
+    "TOPICS",
+    "TRENDS",
+]
