@@ -12,7 +12,8 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from meterhub.actors import LiveBoard, MeterState, MeterStatus
+from meterhub.actors import LiveBoard
+from meterhub.model import MeterState, MeterStatus
 from meterhub.adapters.stores import (
     AlertRow,
     ConsumptionRow,
@@ -24,7 +25,7 @@ from meterhub.adapters.stores import (
 )
 from meterhub.api import KeyStore, create_app, serve
 from meterhub.model import Reading
-from meterhub.platform import ActorState, ActorStatus, Bus, Readiness
+from meterhub.platform import ActorState, ActorStatus, Bus, MailboxClosedError, Readiness
 from meterhub.settings import ApiSettings
 from tests.pg import pg_dsn, pg_server  # noqa: F401 - fixtures
 
@@ -58,9 +59,14 @@ class FakeSite:
                         restarts=2, last_error="OSError: port gone"),
         ]  # fmt: skip
         self.crash: Exception | None = None
+        self.configured: set[str] = set()
+        self.alerter_down = False
 
     def meter_ids(self) -> list[str]:
         return list(self.meters)
+
+    def configured_ids(self) -> frozenset[str]:
+        return frozenset(self.configured)
 
     def actor_status(self) -> list[ActorStatus]:
         if self.crash is not None:
@@ -78,6 +84,8 @@ class FakeSite:
         )
 
     async def alert_command(self, alert_id: str, action: Literal["acknowledge", "resolve"]) -> bool:
+        if self.alerter_down:
+            raise MailboxClosedError("alerter")
         alert = await self.store.get_alert(alert_id)
         allowed = {"acknowledge": ("open",), "resolve": ("open", "acknowledged")}[action]
         if alert is None or alert.state not in allowed:

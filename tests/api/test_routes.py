@@ -70,6 +70,45 @@ async def test_device_crud_never_returns_a_meter_key(
     assert_problem(await client.put("/api/v1/devices/zz", json={"device_type": "x"}), 404)
 
 
+async def test_a_configured_meter_is_listed_and_refuses_api_edits(
+    client: AsyncTestClient[Litestar], site: FakeSite
+) -> None:
+    # the site's file owns a configured meter: it is in the registry from the start, and
+    # an edit through the API would be lost at the next start, so it is refused
+    from datetime import UTC, datetime
+
+    from meterhub.adapters.stores import Device
+
+    now = datetime.now(UTC)
+    await site.store.upsert_device(Device(
+        id="house", name="House", device_type="meter", created_at=now, updated_at=now,
+        metadata={"meterhub.source": "config", "meterhub.format": "mbus",
+                  "meterhub.input": "serial", "meterhub.profile": "auto"}))  # fmt: skip
+    site.configured.add("house")
+    got = (await client.get("/api/v1/devices/house")).json()
+    assert (got["source"], got["format"], got["input"], got["profile"]) == (
+        "config", "mbus", "serial", "auto")
+    assert got["metadata"] == {}  # the reserved keys are shown as fields, not metadata
+    listed = (await client.get("/api/v1/devices")).json()["items"]
+    assert [d["id"] for d in listed] == ["house"]
+    body = assert_problem(await client.put("/api/v1/devices/house", json={"device_type": "x"}),
+                          409, "device_id")  # fmt: skip
+    assert "site's file" in body["detail"]
+    assert_problem(await client.delete("/api/v1/devices/house"), 409, "device_id")
+    assert_problem(await client.post("/api/v1/devices", json={"id": "house", "device_type": "x"}),
+                   409, "id")  # fmt: skip
+    assert (await client.get("/api/v1/devices/house")).json()["name"] == "House"
+    assert site.devices_changes == 0
+
+
+async def test_an_alert_command_while_the_alerter_is_down_is_a_503(
+    client: AsyncTestClient[Litestar], site: FakeSite
+) -> None:
+    site.alerter_down = True
+    body = assert_problem(await client.post("/api/v1/alerts/a1/acknowledge"), 503)
+    assert "alerter" in body["detail"]
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"device_type": "kaifa"}, "id"),
     ({"id": "bad id", "device_type": "kaifa"}, "id"),

@@ -14,7 +14,7 @@ import uvicorn
 from litestar import Litestar, Router, WebSocket, websocket
 from websockets.asyncio.client import ClientConnection, connect
 
-from meterhub.actors import MeterState, MeterStatus
+from meterhub.model import MeterState, MeterStatus
 from meterhub.api._live import LiveFeed
 from meterhub.model import (
     Alert,

@@ -1,4 +1,4 @@
-"""A meter actor reading a real pseudo-terminal through the serial transport.
+"""A configured serial meter's input reading a real pseudo-terminal.
 
 The test plays the meter on the master side of a pty pair and the actor opens the slave
 side by path (through a symlink, so that a "replugged" adapter can appear under the same
@@ -9,24 +9,22 @@ from __future__ import annotations
 
 import os
 import tty
-import zoneinfo
 from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
 import msgspec
 
-from meterhub.actors import MeterActor, MeterSetup, MeterState, MeterStatus, decoded_topic
-from meterhub.adapters.codecs import MeterDecoder
+from meterhub._meters import input_spec, pipeline_factory
+from meterhub.actors import DeviceDirectory
+from meterhub.adapters.codecs import default_registry
 from meterhub.adapters.simulator import SimulatedMeter
-from meterhub.adapters.transports import SerialSettings, SerialTransport
-from meterhub.model import Reading
-from meterhub.platform import ActorSpec, ActorSystem, Mailbox, MailboxPolicy, RestartPolicy
+from meterhub.model import MeterState, MeterStatus, Reading
+from meterhub.platform import ActorSystem, Mailbox, MailboxPolicy, Secret
+from meterhub.settings import Settings
+from meterhub.topics import METER_STATUS, READINGS
 
 DATA = Path(__file__).parents[1] / "data"
-# Linux ptys refuse even parity (EINVAL), so the test line is 8N1; a real M-Bus
-# adapter runs 8E1 (the transport's default)
-PTY_LINE = SerialSettings(baudrate=2400, parity="N")
 
 
 def netz_noe_vector() -> dict[str, object]:
@@ -88,18 +86,17 @@ async def test_serial_meter_reads_a_pty_and_survives_unplugging(tmp_path: Path) 
                                start=datetime(2026, 1, 1, tzinfo=UTC), frame_counter=36)  # fmt: skip
     adapter = FakeAdapter(tmp_path / "ttyKAIFA")
     adapter.plug()
-    setup = MeterSetup(
-        meter_id="noe",
-        open_transport=lambda: SerialTransport(str(adapter.link), PTY_LINE),
-        make_decoder=lambda: MeterDecoder("mbus", key),
-        timezone=zoneinfo.ZoneInfo("Europe/Vienna"),
-        reconnect=RestartPolicy(backoff_initial=0.05, backoff_max=0.2),
-    )
+    # Linux ptys refuse even parity (EINVAL), so the test line is 8N1; a real M-Bus
+    # adapter runs 8E1 (the default)
+    settings = msgspec.convert({"meters": [{
+        "id": "noe", "format": "mbus", "port": str(adapter.link), "parity": "N",
+        "key": vector["key_hex"]}]}, Settings, dec_hook=lambda t, o: Secret(o))  # fmt: skip
+    pipeline = pipeline_factory(settings, default_registry(), DeviceDirectory)()
     events: Mailbox[object] = Mailbox("test", 1000, MailboxPolicy.BLOCK)
     async with ActorSystem() as system:
-        system.bus.subscribe(decoded_topic("noe"), events)
-        system.bus.subscribe("status/noe", events)
-        await system.spawn(ActorSpec("meter:noe", lambda: MeterActor(setup)))
+        READINGS.subscribe(system.bus, events, key="noe")
+        METER_STATUS.subscribe(system.bus, events, key="noe")
+        await system.spawn(input_spec(settings.meters[0], 0, pipeline))
         await wait_state(events, MeterState.STALE)  # the port is open, nothing read yet
         # the meter sends its telegram in pieces, as a serial line delivers it
         for i in range(0, len(frames), 37):

@@ -16,6 +16,7 @@ from meterhub.model import Reading
 from meterhub.platform import Mailbox, MailboxPolicy, Secret
 from meterhub.settings import Settings
 from meterhub.site import Site
+from meterhub.topics import READINGS
 
 T0 = datetime(2026, 4, 1, 8, tzinfo=UTC)
 KEY = "00112233445566778899AABBCCDDEEFF"
@@ -65,7 +66,9 @@ def settings(tmp_path: Path) -> Settings:
         "storage": {"flush_interval_s": 0.05},
         "pipeline": {"trend_windows_s": [60], "consumption_interval_s": 300},
         "alerts": [{"name": "busy", "kind": "above", "metric": "power_import_w", "high": 1}],
-        "meters": [{"id": "house", "format": "mbus", "port": "injected", "key": KEY}],
+        "meters": [{"id": "house", "format": "mbus", "port": "injected", "key": KEY,
+                    "name": "Main house", "device_type": "household", "location": "Vienna",
+                    "tags": ["pv"]}],
     }, Settings, dec_hook=secret)  # fmt: skip
 
 
@@ -74,18 +77,25 @@ async def test_every_stage_reaches_the_store(tmp_path: Path) -> None:
     async with open_store(config.store_url()) as store:
         await store.migrate()
         now = datetime.now(UTC)
-        await store.upsert_device(Device(id="house", name="Main house", device_type="household",
-                                         location="Vienna", tags=["pv"], created_at=now,
-                                         updated_at=now))  # fmt: skip
+        # an entry the file does not know any more leaves the registry at start
+        await store.upsert_device(Device(id="old", name="Old meter", device_type="household",
+                                         metadata={"meterhub.source": "config"},
+                                         created_at=now, updated_at=now))  # fmt: skip
         await store.upsert_application(Application(name="billing", device_types=["household"]))
     readings: Mailbox[object] = Mailbox("test", 1000, MailboxPolicy.DROP_OLDEST)
     transport = FastForward("kaifa_flat", 60)  # 30 minutes of meter time
     async with Site(config, {"house": lambda: transport}) as site:
-        site.bus.subscribe("readings/#", readings)
+        READINGS.subscribe(site.bus, readings)
         with anyio.fail_after(30):
             while site.journal.cursors.get("store", 0) < 60:  # noqa: ASYNC110 (the writer's progress)
                 await anyio.sleep(0.05)
         enriched = next(r for r in readings.take_nowait(1000) if isinstance(r, Reading))
+        latest = site.board.get("house")
+        registered = [d.id for d in await site.store.list_devices()]
+    assert registered == ["house"]
+    assert latest is not None
+    assert latest.reading is not None
+    assert latest.reading.device == enriched.device  # /latest shows the enriched reading
     assert enriched.device is not None
     assert enriched.device.name == "Main house"
     assert enriched.device.applications == ["billing"]

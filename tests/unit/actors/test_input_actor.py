@@ -1,4 +1,4 @@
-"""The meter actor with an in-memory transport (a fake of our own Transport port)."""
+"""The input actor with an in-memory transport (a fake of our own Transport port)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,29 @@ import msgspec
 import pytest
 
 from meterhub.actors import (
-    MeterActor,
-    MeterSetup,
-    MeterState,
-    MeterStatus,
+    DeviceCodec,
+    DeviceDirectory,
+    InputActor,
+    InputMessage,
+    InputSetup,
+    Pipeline,
     StatusQuery,
-    decoded_topic,
+    Validator,
 )
 from meterhub.adapters.codecs import MeterDecoder
+from meterhub.adapters.inputs import StreamInput
 from meterhub.adapters.transports import TransportError
-from meterhub.model import RawFrame, Reading
-from meterhub.platform import ActorSpec, ActorSystem, Mailbox, MailboxPolicy, ask, configure_logging
+from meterhub.model import MeterState, MeterStatus, RawFrame, Reading, Skipped
+from meterhub.platform import (
+    ActorSpec,
+    ActorSystem,
+    Mailbox,
+    MailboxPolicy,
+    RestartPolicy,
+    ask,
+    configure_logging,
+)
+from meterhub.topics import READINGS, SKIPPED
 
 DATA = Path(__file__).parents[2] / "data"
 VIENNA = zoneinfo.ZoneInfo("Europe/Vienna")
@@ -64,10 +76,29 @@ class ScriptedTransport:
         raise AssertionError
 
 
-def setup_for(meter_id: str, chunks: list[bytes], key: bytes | None, **kw: Any) -> MeterSetup:
-    transport = ScriptedTransport(chunks, fail=kw.pop("fail", False))
-    return MeterSetup(meter_id=meter_id, open_transport=lambda: transport,
-                      make_decoder=lambda: MeterDecoder("mbus", key), timezone=VIENNA, **kw)  # fmt: skip
+class ListJournal:
+    """A journal fake that keeps what was appended."""
+
+    def __init__(self) -> None:
+        self.frames: list[RawFrame] = []
+
+    def append(self, frame: RawFrame) -> int:
+        self.frames.append(frame)
+        return len(self.frames)
+
+
+def meter(meter_id: str, chunks: list[bytes], key: bytes | None, *, fail: bool = False,
+          reconnect: RestartPolicy | None = None,
+          journal: ListJournal | None = None) -> ActorSpec[InputMessage]:  # fmt: skip
+    """One meter's input actor over scripted chunks, with the real pipeline."""
+    transport = ScriptedTransport(chunks, fail=fail)
+    codec = DeviceCodec(make_decoder=lambda fmt: MeterDecoder(fmt, key),  # type: ignore[arg-type]
+                        default_format="mbus", timezone=VIENNA)  # fmt: skip
+    pipeline = Pipeline({meter_id: codec}, Validator(), DeviceDirectory)
+    source = StreamInput(meter_id, lambda: transport, lambda: MeterDecoder("mbus", key), "script")
+    setup = InputSetup(input=source, pipeline=pipeline, health={meter_id: (30.0, 120.0)},
+                       journal=journal, **({"reconnect": reconnect} if reconnect else {}))  # fmt: skip
+    return ActorSpec(f"meter:{meter_id}", lambda: InputActor(setup))
 
 
 async def status_of(system: ActorSystem, meter_id: str) -> MeterStatus:
@@ -91,11 +122,9 @@ async def test_wrong_key_ends_in_auth_failed_logged_once_and_others_keep_going()
     events: Mailbox[object] = Mailbox("test", 100, MailboxPolicy.BLOCK)
     try:
         async with ActorSystem() as system:
-            system.bus.subscribe("decoded/#", events)
-            await system.spawn(ActorSpec("meter:bad", lambda: MeterActor(
-                setup_for("bad", [frames_of(noe)] * 3, wrong))))  # fmt: skip
-            await system.spawn(ActorSpec("meter:good", lambda: MeterActor(
-                setup_for("good", [frames_of(tinetz)], bytes.fromhex(tinetz["key_hex"])))))  # fmt: skip
+            READINGS.subscribe(system.bus, events)
+            await system.spawn(meter("bad", [frames_of(noe)] * 3, wrong))
+            await system.spawn(meter("good", [frames_of(tinetz)], bytes.fromhex(tinetz["key_hex"])))
             bad = await until_status(system, "bad", lambda s: s.errors.get("wrong_key") == 3)
             with anyio.fail_after(10):
                 (reading,) = await events.get_batch(10)
@@ -117,21 +146,23 @@ async def test_wrong_key_ends_in_auth_failed_logged_once_and_others_keep_going()
     assert key_errors[0]["actor"] == "meter:bad"
 
 
-async def test_raw_frames_go_out_before_decoding_and_duplicates_are_dropped() -> None:
+async def test_raw_frames_are_journaled_before_decoding_and_duplicates_are_dropped() -> None:
     noe = vector("mbus_netznoe_doc_kaifa_ma309m")
-    raw: Mailbox[object] = Mailbox("raw", 100, MailboxPolicy.BLOCK)
+    journal = ListJournal()
+    skipped: Mailbox[object] = Mailbox("skipped", 100, MailboxPolicy.BLOCK)
     readings: Mailbox[object] = Mailbox("readings", 100, MailboxPolicy.BLOCK)
     async with ActorSystem() as system:
-        system.bus.subscribe("raw/noe", raw)
-        system.bus.subscribe(decoded_topic("noe"), readings)
-        await system.spawn(ActorSpec("meter:noe", lambda: MeterActor(
-            setup_for("noe", [frames_of(noe)] * 2, bytes.fromhex(noe["key_hex"])))))  # fmt: skip
+        SKIPPED.subscribe(system.bus, skipped)
+        READINGS.subscribe(system.bus, readings, key="noe")
+        await system.spawn(meter("noe", [frames_of(noe)] * 2, bytes.fromhex(noe["key_hex"]),
+                                 journal=journal))  # fmt: skip
         status = await until_status(system, "noe", lambda s: s.duplicates == 1)
-    assert status.readings == 1
-    frames = raw.take_nowait(10)
-    assert len(frames) == 2  # both raw frames reach the journal, even the duplicate
-    assert all(isinstance(f, RawFrame) and f.meter_id == "noe" for f in frames)
+    assert (status.readings, status.received) == (1, 2)
+    # both raw frames reach the journal, even the duplicate, with their format
+    assert [(f.meter_id, f.format) for f in journal.frames] == [("noe", "mbus")] * 2
+    assert skipped.take_nowait(10) == [Skipped(meter_id="noe", seq=2)]
     (reading,) = readings.take_nowait(10)
+    assert reading.journal_seq == 1
     assert isinstance(reading, Reading)
     assert reading.ts_source == "meter"
     assert reading.seq == 35
@@ -148,8 +179,7 @@ async def test_corrupt_frames_are_counted_per_reason_without_a_crash() -> None:
     bad_checksum[first_len - 2] ^= 0x01
     chunks = [b"\x00noise\xff", bytes(bad_checksum), good]
     async with ActorSystem() as system:
-        await system.spawn(ActorSpec("meter:noe", lambda: MeterActor(
-            setup_for("noe", chunks, bytes.fromhex(noe["key_hex"])))))  # fmt: skip
+        await system.spawn(meter("noe", chunks, bytes.fromhex(noe["key_hex"])))
         status = await until_status(system, "noe", lambda s: s.readings == 1)
         restarts = next(s.restarts for s in system.status() if s.name == "meter:noe")
     assert status.errors.get("checksum", 0) >= 1
@@ -158,16 +188,15 @@ async def test_corrupt_frames_are_counted_per_reason_without_a_crash() -> None:
 
 
 async def test_a_port_that_cannot_open_makes_the_meter_offline_and_is_retried() -> None:
-    from meterhub.platform import RestartPolicy
-
     async with ActorSystem() as system:
-        await system.spawn(ActorSpec("meter:gone", lambda: MeterActor(setup_for(
-            "gone", [], None, fail=True,
-            reconnect=RestartPolicy(backoff_initial=0.01, backoff_max=0.02, jitter=0)))))  # fmt: skip
+        await system.spawn(meter("gone", [], None, fail=True, reconnect=RestartPolicy(
+            backoff_initial=0.01, backoff_max=0.02, jitter=0)))  # fmt: skip
         status = await until_status(system, "gone", lambda s: s.transport_failures >= 3)
         assert system.readiness().ready
+        restarts = next(s.restarts for s in system.status() if s.name == "meter:gone")
     assert status.state is MeterState.OFFLINE
-    assert status.last_error is None
+    assert "cannot open" in (status.last_error or "")
+    assert restarts == 0  # retried by its own backoff, never given up on
 
 
 @pytest.mark.parametrize("dst", [True, False])
@@ -213,9 +242,72 @@ async def test_reading_logger_listens_only_when_its_lines_are_logged(level: str,
             await system.spawn(ActorSpec("reading-log", ReadingLogger))
             reading = Reading(meter_id="m1", ts=datetime(2026, 1, 1, tzinfo=UTC),
                               values={"power_import_w": 5.0})  # fmt: skip
-            delivered = await system.bus.publish("readings/m1", reading)
+            delivered = await READINGS.publish(system.bus, "m1", reading)
             await anyio.sleep(0.05)
     finally:
         logging.getLogger().handlers.clear()
     assert delivered == (1 if subscribed else 0)
     assert ('"reading"' in stream.getvalue()) is subscribed
+
+
+class FlakyPort:
+    """A port that cannot be opened the first ``failures`` times, then delivers chunks."""
+
+    def __init__(self, failures: int, chunks: list[bytes]) -> None:
+        self.failures = failures
+        self.opens = 0
+        self.chunks = chunks
+
+    def __call__(self) -> ScriptedTransport:
+        self.opens += 1
+        return ScriptedTransport(self.chunks if self.opens > self.failures else [],
+                                 fail=self.opens <= self.failures)  # fmt: skip
+
+
+async def test_a_port_that_keeps_failing_is_retried_and_reads_once_it_works() -> None:
+    # more failures than the supervisor's restart limit: the input retries by itself
+    noe = vector("mbus_netznoe_doc_kaifa_ma309m")
+    key = bytes.fromhex(noe["key_hex"])
+    port = FlakyPort(8, [frames_of(noe)])
+    codec = DeviceCodec(make_decoder=lambda fmt: MeterDecoder(fmt, key),  # type: ignore[arg-type]
+                        default_format="mbus", timezone=VIENNA)  # fmt: skip
+    setup = InputSetup(
+        input=StreamInput("noe", port, lambda: MeterDecoder("mbus", key), "serial"),
+        pipeline=Pipeline({"noe": codec}, Validator(), DeviceDirectory),
+        health={"noe": (30.0, 120.0)},
+        reconnect=RestartPolicy(backoff_initial=0.01, backoff_max=0.05, jitter=0),
+    )
+    async with ActorSystem() as system:
+        await system.spawn(ActorSpec("meter:noe", lambda: InputActor(setup)))
+        status = await until_status(system, "noe", lambda s: s.readings == 1)
+    assert port.opens == 9
+    assert status.transport_failures == 8
+    assert status.state is MeterState.ONLINE
+
+
+class BrokenValidator(Validator):
+    def check(self, reading: Reading) -> Reading:
+        raise RuntimeError("a bug in a stage")
+
+
+async def test_a_pipeline_bug_is_counted_and_the_input_keeps_reading() -> None:
+    noe = vector("mbus_netznoe_doc_kaifa_ma309m")
+    key = bytes.fromhex(noe["key_hex"])
+    journal = ListJournal()
+    transport = ScriptedTransport([frames_of(noe)] * 3)
+    codec = DeviceCodec(make_decoder=lambda fmt: MeterDecoder(fmt, key),  # type: ignore[arg-type]
+                        default_format="mbus", timezone=VIENNA)  # fmt: skip
+    setup = InputSetup(
+        input=StreamInput("noe", lambda: transport, lambda: MeterDecoder("mbus", key), "serial"),
+        pipeline=Pipeline({"noe": codec}, BrokenValidator(), DeviceDirectory),
+        health={"noe": (30.0, 120.0)}, journal=journal,
+    )
+    async with ActorSystem() as system:
+        await system.spawn(ActorSpec("meter:noe", lambda: InputActor(setup)))
+        status = await until_status(system, "noe", lambda s: s.received == 3)
+        restarts = next(s.restarts for s in system.status() if s.name == "meter:noe")
+    # the first telegram hits the bug; the two repeats are duplicates before the stage
+    assert status.errors == {"internal": 1}
+    assert "a bug in a stage" in (status.last_error or "")
+    assert len(journal.frames) == 3  # journaled all the same: a fixed release replays them
+    assert restarts == 0
