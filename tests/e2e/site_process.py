@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import asyncpg
 
-from meterhub._meters import load_directory, load_profiles, redecoder
+from meterhub._meters import load_directory, load_profiles, pipeline_factory
+from meterhub.model import Reading
 from meterhub.adapters.journal import Journal
 from meterhub.adapters.stores import open_store
 from meterhub.settings import Settings, load_settings
@@ -135,13 +136,13 @@ async def journal_contents(config: Path) -> JournalContents:
     settings: Settings = load_settings(config)
     profiles = load_profiles(settings)
     async with open_store(settings.store_url()) as store:
-        directory = await load_directory(settings, store)
-    decode = redecoder(settings, profiles, directory)
+        directory = await load_directory(store)
+    pipeline = pipeline_factory(settings, profiles, lambda: directory)()
     records, decoded = 0, {}
     async with Journal(Path(settings.data_dir) / "journal") as journal:
         for seq, frame in journal.read(0):
             records += 1
-            reading = decode.reading(seq, frame)
-            if reading is not None:
+            reading = pipeline.run(frame, seq)
+            if isinstance(reading, Reading):
                 decoded[seq] = (reading.meter_id, reading.ts.isoformat(), len(reading.values))
     return JournalContents(records, decoded)

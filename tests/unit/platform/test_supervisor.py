@@ -204,3 +204,51 @@ async def test_spec_errors_are_reported() -> None:
             system.lookup("nobody")
         with pytest.raises(ActorNotFoundError):
             await system.spawn(ActorSpec("b", lambda: Recorder(Probe())), parent="a")
+
+
+class Flaky(Recorder):
+    """Subscribed to ``t/#`` with a small ``block`` mailbox; raises while ``broken``."""
+
+    broken = True
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        self.context.bus.subscribe("t/#", self.context.ref)
+
+    async def handle(self, message: object) -> None:
+        if Flaky.broken:
+            raise RuntimeError("broken stage")
+        await super().handle(message)
+
+
+async def test_a_given_up_stage_blocks_no_publisher_and_is_tried_again() -> None:
+    probe = Probe()
+    Flaky.broken = True
+    policy = RestartPolicy(max_restarts=2, within_seconds=30, backoff_initial=0.01, jitter=0,
+                           retry_failed_after=0.3, retry_failed_max=0.3)  # fmt: skip
+    async with ActorSystem(policy) as system:
+        await system.spawn(ActorSpec("stage", lambda: Flaky(probe), mailbox_capacity=4))
+        # a publisher far faster than the stage's mailbox: it never waits on the broken
+        # stage, neither while it restarts nor once it is given up on
+        with anyio.fail_after(5):
+            for n in range(5000):
+                await system.bus.publish("t/x", n)
+                await anyio.lowlevel.checkpoint()
+            await until(system, lambda: not system.readiness().ready)
+            for n in range(1000):
+                await system.bus.publish("t/x", n)
+        readiness = system.readiness()
+        assert readiness.failed == ["stage"]
+        assert "trying again in" in readiness.reasons["stage"]
+        assert state_of(system, "stage") is ActorState.FAILED
+        starts_when_given_up = probe.starts
+        # it stops raising: after the long backoff it is started again and subscribes
+        Flaky.broken = False
+        await until(system, lambda: system.readiness().ready)
+        with anyio.fail_after(5):
+            while not probe.handled:
+                await system.bus.publish("t/x", "after")
+                await anyio.sleep(0.01)
+    assert starts_when_given_up == 3  # the first start and max_restarts restarts
+    assert probe.starts == 4
+    assert "after" in probe.handled
