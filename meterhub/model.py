@@ -41,7 +41,7 @@ class RawFrame(msgspec.Struct, frozen=True, kw_only=True, tag="raw_frame"):
 
 
 class DeviceMeta(msgspec.Struct, frozen=True, kw_only=True):
-    """What the device registry knows about a meter (added by the enricher)."""
+    """What the device registry knows about a meter (added by the pipeline's enrich step)."""
 
     name: str = ""
     device_type: str | None = None

@@ -75,7 +75,7 @@ async def list_applications(
 @put("/applications/{name:str}", opt=access("admin"), summary="Register an application",
      tags=["applications"])  # fmt: skip
 async def put_application(view: View, name: PathName, data: JSONBody[ApplicationIn]) -> Application:
-    """Register (or re-register) an application for device types; the enricher reloads."""
+    """Register (or re-register) an application for device types."""
     application = Application(name=name, description=data.description,
                               device_types=sorted(set(data.device_types)))  # fmt: skip
     await view.store.upsert_application(application)

@@ -13,7 +13,6 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from meterhub.actors import LiveBoard
-from meterhub.model import MeterState, MeterStatus
 from meterhub.adapters.stores import (
     AlertRow,
     ConsumptionRow,
@@ -24,7 +23,7 @@ from meterhub.adapters.stores import (
     TrendRow,
 )
 from meterhub.api import KeyStore, create_app, serve
-from meterhub.model import Reading
+from meterhub.model import MeterState, MeterStatus, Reading
 from meterhub.platform import ActorState, ActorStatus, Bus, MailboxClosedError, Readiness
 from meterhub.settings import ApiSettings
 from tests.pg import pg_dsn, pg_server  # noqa: F401 - fixtures

@@ -14,13 +14,14 @@ import uvicorn
 from litestar import Litestar, Router, WebSocket, websocket
 from websockets.asyncio.client import ClientConnection, connect
 
-from meterhub.model import MeterState, MeterStatus
 from meterhub.api._live import LiveFeed
 from meterhub.model import (
     Alert,
     AlertState,
     Consumption,
     ConsumptionFlag,
+    MeterState,
+    MeterStatus,
     Reading,
     Severity,
     Trend,

@@ -16,9 +16,9 @@ import anyio
 import asyncpg
 
 from meterhub._meters import load_directory, load_profiles, pipeline_factory
-from meterhub.model import Reading
 from meterhub.adapters.journal import Journal
 from meterhub.adapters.stores import open_store
+from meterhub.model import Reading
 from meterhub.settings import Settings, load_settings
 
 if TYPE_CHECKING:

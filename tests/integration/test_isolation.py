@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 from datetime import UTC, datetime
@@ -81,7 +82,7 @@ def settings(tmp_path: Path) -> Settings:
                                 "retry_failed_after_s": 3, "retry_failed_max_s": 6}},
         "meters": [{"id": f"m{i}", "format": "mbus", "port": "injected",
                     "key": f"{i + 1:032X}"} for i in range(METERS)],
-    }, Settings, dec_hook=lambda t, o: Secret(o))  # fmt: skip
+    }, Settings, dec_hook=lambda _t, o: Secret(o))  # fmt: skip
 
 
 async def test_a_stage_that_raises_on_everything_does_not_slow_ingest(tmp_path: Path) -> None:
@@ -116,7 +117,6 @@ async def test_a_stage_that_raises_on_everything_does_not_slow_ingest(tmp_path: 
         stage_status = next(s for s in site.actor_status() if s.name == "broken-stage")
     assert seen_failed
     assert stage_status.restarts >= 6  # given up on and tried again at least once
-    rates = [(c1 - c0) / (t1 - t0)
-             for (t0, c0), (t1, c1) in zip(committed, committed[1:], strict=False)]  # fmt: skip
+    rates = [(c1 - c0) / (t1 - t0) for (t0, c0), (t1, c1) in itertools.pairwise(committed)]
     # every window stores at about the offered rate (the first warms up)
     assert min(rates) > 0.8 * offered, rates

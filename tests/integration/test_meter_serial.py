@@ -90,7 +90,7 @@ async def test_serial_meter_reads_a_pty_and_survives_unplugging(tmp_path: Path) 
     # adapter runs 8E1 (the default)
     settings = msgspec.convert({"meters": [{
         "id": "noe", "format": "mbus", "port": str(adapter.link), "parity": "N",
-        "key": vector["key_hex"]}]}, Settings, dec_hook=lambda t, o: Secret(o))  # fmt: skip
+        "key": vector["key_hex"]}]}, Settings, dec_hook=lambda _t, o: Secret(o))  # fmt: skip
     pipeline = pipeline_factory(settings, default_registry(), DeviceDirectory)()
     events: Mailbox[object] = Mailbox("test", 1000, MailboxPolicy.BLOCK)
     async with ActorSystem() as system:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 import socket
 import sqlite3
-import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -102,8 +101,8 @@ async def test_live_catch_up_and_replay_store_identical_rows(tmp_path: Path) -> 
         (target / "journal" / "cursors.json").unlink(missing_ok=True)
     # the same journal, no meter sending: the writer rebuilds everything from the journal
     await run_site(write_config(tmp_path, caught_up), {m: [] for m in KEYS}, frames)
-    subprocess.run([sys.executable, "-m", "meterhub.cli", "replay", "-c",
-                    str(write_config(tmp_path, replayed))], check=True, capture_output=True)  # fmt: skip
+    await anyio.run_process([sys.executable, "-m", "meterhub.cli", "replay", "-c",
+                             str(write_config(tmp_path, replayed))], check=True)  # fmt: skip
 
     rows = stored(live)
     readings = {(r[0], r[1]) for r in rows}

@@ -286,7 +286,7 @@ async def test_a_port_that_keeps_failing_is_retried_and_reads_once_it_works() ->
 
 
 class BrokenValidator(Validator):
-    def check(self, reading: Reading) -> Reading:
+    def check(self, reading: Reading) -> Reading:  # noqa: ARG002 (it never gets that far)
         raise RuntimeError("a bug in a stage")
 
 
