@@ -1,7 +1,7 @@
 """Ingest benchmark: the whole site pipeline into SQLite and PostgreSQL.
 
 Simulated Kaifa meters (real encrypted M-Bus telegrams, made before the measurement)
-feed real ``MeterActor``s through injected transports; every frame goes through the
+feed real input actors through injected transports; every frame goes through the
 journal (fsync on), decoding, validation, enrichment, aggregation, alerting and the
 store writer (batched, cursor in the same transaction). Measured: telegrams and values
 committed per second at an offered rate, and the latency from frame received (journal

@@ -1,7 +1,8 @@
 """A site of many simulated meters: how much CPU the meter actors use.
 
-Each meter is a real ``MeterActor`` (reader task, framing, AES, decode, de-duplication,
-publish on the bus) fed through an in-process transport at a fixed interval. The
+Each meter is a real ``InputActor`` (reader task, framing, AES, decode, de-duplication,
+validation and enrichment: the one pipeline, then publish on the bus) fed through an
+in-process transport at a fixed interval. The
 telegrams are generated before the measurement so that the figure is the meter actors'
 cost, not the simulator's. Prints JSON.
 
@@ -21,10 +22,19 @@ from typing import Any, Self
 import anyio
 import msgspec
 
-from meterhub.actors import MeterActor, MeterSetup
+from meterhub.actors import (
+    DeviceCodec,
+    DeviceDirectory,
+    InputActor,
+    InputSetup,
+    Pipeline,
+    Validator,
+)
 from meterhub.adapters.codecs import MeterDecoder
+from meterhub.adapters.inputs import StreamInput
 from meterhub.adapters.simulator import SimulatedMeter, demo_key
 from meterhub.platform import ActorSpec, ActorSystem, Mailbox, MailboxPolicy
+from meterhub.topics import READINGS
 
 VIENNA = zoneinfo.ZoneInfo("Europe/Vienna")
 
@@ -82,13 +92,17 @@ async def run_once(prepared: list[tuple[bytes, list[bytes]]], interval: float,
     tap: Mailbox[object] = Mailbox("tap", 1, MailboxPolicy.DROP_OLDEST)
     rss_before = rss_mib()
     async with ActorSystem(shutdown_timeout=60) as system:
-        system.bus.subscribe("decoded/#", tap)
+        READINGS.subscribe(system.bus, tap)
+        codecs = {f"m{i}": DeviceCodec(make_decoder=lambda fmt, k=key: MeterDecoder(fmt, k),
+                                       default_format="mbus", timezone=VIENNA)
+                  for i, (key, _) in enumerate(prepared)}  # fmt: skip
+        pipeline = Pipeline(codecs, Validator(), DeviceDirectory)
         for i, (key, telegrams) in enumerate(prepared):
             transport = ReplayTransport(telegrams, interval, offset=(i / len(prepared)) * interval)
-            setup = MeterSetup(meter_id=f"m{i}", open_transport=lambda t=transport: t,
-                               make_decoder=lambda k=key: MeterDecoder("mbus", k),
-                               timezone=VIENNA, stale_after=60, offline_after=120)  # fmt: skip
-            await system.spawn(ActorSpec(f"meter:m{i}", lambda s=setup: MeterActor(s)))
+            source = StreamInput(f"m{i}", lambda t=transport: t,
+                                 lambda k=key: MeterDecoder("mbus", k), "replay")  # fmt: skip
+            setup = InputSetup(input=source, pipeline=pipeline, health={f"m{i}": (60, 120)})
+            await system.spawn(ActorSpec(f"meter:m{i}", lambda s=setup: InputActor(s)))
         await anyio.sleep(interval * 2)  # every meter has read at least once
         cpu0, wall0, n0 = time.process_time(), time.perf_counter(), tap.accepted
         await anyio.sleep(seconds)
