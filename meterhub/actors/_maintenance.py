@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
+import msgspec
 
 from meterhub.adapters.stores import StoreUnavailableError
 from meterhub.platform import Actor
@@ -42,7 +43,15 @@ class Retention:
     interval_s: float
 
 
-class MaintenanceActor(Actor[None]):
+class CheckJournal(msgspec.Struct, frozen=True):
+    """Time to look at the journal's health."""
+
+
+class Housekeeping(msgspec.Struct, frozen=True):
+    """Time for rollups and retention."""
+
+
+class MaintenanceActor(Actor[CheckJournal | Housekeeping]):
     """Reports the journal's health, and runs rollups and retention off the hot path."""
 
     def __init__(self, store: Store, journal: JournalHousekeeping, retention: Retention) -> None:
@@ -53,24 +62,18 @@ class MaintenanceActor(Actor[None]):
 
     async def on_start(self) -> None:
         """Start the timers."""
-        self.context.start_background(self._watch_journal, "journal-health")
-        self.context.start_background(self._housekeeping, "retention")
+        self.context.every(1.0, CheckJournal, "journal-health")
+        self.context.every(self._retention.interval_s, Housekeeping, "retention")
 
-    async def handle(self, message: None) -> None:
-        """Maintenance takes no messages."""
-
-    async def _watch_journal(self) -> None:
-        while True:
-            health = self._journal.health
-            if health != self._reported:
-                self._reported = health
-                self.context.system.set_health("journal", health)
-            await anyio.sleep(1.0)
-
-    async def _housekeeping(self) -> None:
-        while True:
-            await anyio.sleep(self._retention.interval_s)
+    async def handle(self, message: CheckJournal | Housekeeping) -> None:
+        """Report the journal's health, or run one round of housekeeping."""
+        if isinstance(message, Housekeeping):
             await self.run_once(datetime.now(UTC))
+            return
+        health = self._journal.health
+        if health != self._reported:
+            self._reported = health
+            self.context.system.set_health("journal", health)
 
     async def run_once(self, now: datetime) -> None:
         """One round of rollups and retention; a store outage just skips the round."""

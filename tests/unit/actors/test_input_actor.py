@@ -311,3 +311,78 @@ async def test_a_pipeline_bug_is_counted_and_the_input_keeps_reading() -> None:
     assert "a bug in a stage" in (status.last_error or "")
     assert len(journal.frames) == 3  # journaled all the same: a fixed release replays them
     assert restarts == 0
+
+
+class SharedConnection:
+    """An input serving several devices over one link (as one MQTT client would).
+
+    It delivers frames of three devices, one of them unknown to the site, then breaks
+    once and delivers again after the reconnect.
+    """
+
+    def __init__(self, frames: list[RawFrame]) -> None:
+        self.frames = frames
+        self.runs = 0
+
+    @property
+    def name(self) -> str:
+        return "shared:test"
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        return ("noe", "tinetz")
+
+    async def run(self, sink: Any) -> None:
+        self.runs += 1
+        sink.link_up()
+        if self.runs == 1:
+            for frame in self.frames:
+                await sink.deliver(frame)
+            sink.link_down("broker went away", "tinetz")
+            raise TransportError("broker", "connection lost")
+        await anyio.sleep_forever()
+
+
+async def test_one_input_can_serve_many_devices() -> None:
+    from datetime import UTC, datetime
+
+    noe, tinetz = vector("mbus_netznoe_doc_kaifa_ma309m"), vector("mbus_tinetz_doc_kaifa_ma309m")
+    framer = {"noe": MeterDecoder("mbus"), "tinetz": MeterDecoder("mbus")}
+    now = datetime.now(UTC)
+
+    def frames(meter_id: str, v: dict[str, Any]) -> list[RawFrame]:
+        payloads = [p for p in framer[meter_id].frame(frames_of(v)) if isinstance(p, bytes)]
+        return [RawFrame(meter_id=meter_id, transport="shared", received_at=now, payload=p,
+                         format="mbus") for p in payloads]  # fmt: skip
+
+    stranger = RawFrame(meter_id="stranger", transport="shared", received_at=now,
+                        payload=b"x", format="mbus")  # fmt: skip
+    source = SharedConnection([*frames("noe", noe), stranger, *frames("tinetz", tinetz)])
+    def codec(key_hex: str) -> DeviceCodec:
+        key = bytes.fromhex(key_hex)
+        return DeviceCodec(make_decoder=lambda fmt: MeterDecoder(fmt, key),  # type: ignore[arg-type]
+                           default_format="mbus", timezone=VIENNA)  # fmt: skip
+
+    codecs = {"noe": codec(noe["key_hex"]), "tinetz": codec(tinetz["key_hex"])}
+    journal = ListJournal()
+    setup = InputSetup(input=source, pipeline=Pipeline(codecs, Validator(), DeviceDirectory),
+                       health={"noe": (30.0, 120.0), "tinetz": (30.0, 120.0)}, journal=journal,
+                       reconnect=RestartPolicy(backoff_initial=0.01, jitter=0))  # fmt: skip
+    readings: Mailbox[object] = Mailbox("readings", 100, MailboxPolicy.BLOCK)
+    async with ActorSystem() as system:
+        READINGS.subscribe(system.bus, readings)
+        await system.spawn(ActorSpec("input:shared", lambda: InputActor(setup)))
+        ref = system.lookup("input:shared")
+        with anyio.fail_after(5):
+            while source.runs < 2:  # noqa: ASYNC110 (the input's own progress)
+                await anyio.sleep(0.01)
+        noe_status = await ask(ref, lambda reply: StatusQuery(reply, "noe"))
+        tinetz_status = await ask(ref, lambda reply: StatusQuery(reply, "tinetz"))
+    got = sorted(r.meter_id for r in readings.take_nowait(10) if isinstance(r, Reading))
+    assert got == ["noe", "tinetz"]
+    assert [f.meter_id for f in journal.frames] == ["noe", "tinetz"]  # not the stranger
+    assert noe_status.readings == tinetz_status.readings == 1
+    # the link went down for both: the input's one failure is every device's
+    assert tinetz_status.transport_failures == 2  # its own report, then the input's
+    assert noe_status.transport_failures == 1
+    assert noe_status.state is tinetz_status.state is MeterState.STALE  # up again, no data
