@@ -102,7 +102,8 @@ class InputActor(Actor[InputMessage]):
             for device, health in self._health.items():
                 board.attach(device, health.status)
         self.context.start_background(self._run_input, "input")
-        period = min(min(s, o) for s, o in self.setup.health.values()) / 4
+        # a shared input may start before it knows any device
+        period = min((min(s, o) for s, o in self.setup.health.values()), default=30.0) / 4
         self.context.every(period, Tick, "health-timer")
 
     async def _run_input(self) -> None:
