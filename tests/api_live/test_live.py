@@ -44,6 +44,9 @@ async def test_subscribe_to_everything_gets_every_kind_with_its_fields(site: Fak
     assert first["values"] == {"power_import_w": 100.0, "energy_import_wh": 5000.0}
     assert first["units"] == {"power_import_w": "W", "energy_import_wh": "Wh"}
     assert first["quality"] == "good"
+    # the pipeline's enrichment reaches the feed
+    assert first["device"] == {"name": "Meter m1", "device_type": "household", "location": "Hall",
+                               "tags": ["pv"], "applications": ["billing"]}  # fmt: skip
     assert got[1]["metric"] == "power_import_w"
     assert got[1]["avg"] == 1.0
     assert got[2]["wh"] == 42.0
