@@ -7,13 +7,13 @@ import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
 
 import anyio
 import httpx
 import msgspec
 
 from meterhub.adapters.simulator import SimulatedMeter
+from meterhub.adapters.transports import SimulatedTransport
 from meterhub.model import Reading
 from meterhub.platform import ActorSpec, BatchActor, Secret
 from meterhub.settings import Settings
@@ -25,31 +25,11 @@ INTERVAL = 0.1  # each meter: 10 telegrams a second, 300 for the site
 WINDOW_S = 5.0
 
 
-class Ticking:
+def ticking(index: int) -> SimulatedTransport:
     """A meter sending a real encrypted telegram every ``INTERVAL`` seconds."""
-
-    def __init__(self, index: int) -> None:
-        key = bytes.fromhex(f"{index + 1:032X}")
-        self.meter = SimulatedMeter("kaifa_flat", f"{index:012d}", key, seed=index,
-                                    start=datetime.now(UTC))  # fmt: skip
-        self.offset = index / METERS * INTERVAL
-        self.next = 0.0
-
-    @property
-    def name(self) -> str:
-        return "ticking"
-
-    async def __aenter__(self) -> Self:
-        self.next = anyio.current_time() + self.offset
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    async def read(self) -> bytes:
-        await anyio.sleep_until(self.next)
-        self.next += INTERVAL
-        return self.meter.telegram(datetime.now(UTC))
+    key = bytes.fromhex(f"{index + 1:032X}")
+    meter = SimulatedMeter("kaifa_flat", f"{index:012d}", key, seed=index, start=datetime.now(UTC))
+    return SimulatedTransport(meter, INTERVAL, offset=index / METERS * INTERVAL)
 
 
 class Switch:
@@ -88,7 +68,7 @@ def settings(tmp_path: Path) -> Settings:
 async def test_a_stage_that_raises_on_everything_does_not_slow_ingest(tmp_path: Path) -> None:
     Switch.broken = True
     config = settings(tmp_path)
-    transports = {f"m{i}": (lambda i=i: Ticking(i)) for i in range(METERS)}
+    transports = {f"m{i}": (lambda i=i: ticking(i)) for i in range(METERS)}
     stage = ActorSpec("broken-stage", BrokenStage, mailbox_capacity=4096)
     offered = METERS / INTERVAL
     async with Site(config, transports, stages=[stage]) as site, httpx.AsyncClient(
