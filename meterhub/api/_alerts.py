@@ -49,7 +49,8 @@ async def _command(
 ) -> AlertActionOut:
     try:
         changed = await view.alert_command(alert_id, action)
-    except MailboxClosedError as exc:
+    except (MailboxClosedError, TimeoutError) as exc:
+        # given up on, or restarting after a crash (its queue may shed the command)
         raise ApiProblem(503, "the alerter is not running (see /ready); try again later",
                          slug="not-ready") from exc  # fmt: skip
     if not changed:
