@@ -45,7 +45,7 @@ class Mailbox(Generic[T]):
         "_closed",
         "_items",
         "_not_empty",
-        "_not_full",
+        "_senders",
         "accepted",
         "dropped",
         "owner",
@@ -64,7 +64,10 @@ class Mailbox(Generic[T]):
         # a lot for each of 100,000 idle actors
         self._items: deque[T] | None = None
         self._not_empty: anyio.Event | None = None
-        self._not_full: anyio.Event | None = None
+        # senders waiting on a full ``block`` mailbox, first come first served: each
+        # message goes in as room is made, and no newcomer overtakes them (racing for the
+        # room instead, one sender could wait for ever under steady overload)
+        self._senders: deque[_Waiting[T]] | None = None
         self._closed = False
         self.accepted = 0
         self.dropped = 0
@@ -103,7 +106,7 @@ class Mailbox(Generic[T]):
         items = self._items
         if items is None:
             items = self._items = deque()
-        elif len(items) >= self._capacity:
+        elif len(items) >= self._capacity or self._senders:
             if self.policy is MailboxPolicy.BLOCK and not self.shedding:
                 return False
             items.popleft()
@@ -125,11 +128,20 @@ class Mailbox(Generic[T]):
         Raises:
             MailboxClosedError: the mailbox was closed before or while waiting.
         """
-        while not self.put_nowait(item):
-            waiter = self._not_full
-            if waiter is None:
-                waiter = self._not_full = anyio.Event()
-            await waiter.wait()
+        if self.put_nowait(item):
+            return
+        waiting = _Waiting(item)
+        if self._senders is None:
+            self._senders = deque()
+        self._senders.append(waiting)
+        try:
+            await waiting.done.wait()
+        except BaseException:
+            if not waiting.accepted:
+                self._senders.remove(waiting)
+            raise
+        if not waiting.accepted:
+            raise MailboxClosedError(self.owner)
 
     async def wait(self) -> None:
         """Until a message is queued or the mailbox is closed."""
@@ -208,7 +220,39 @@ class Mailbox(Generic[T]):
         self._closed = False
 
     def _wake_senders(self) -> None:
-        waiter = self._not_full
-        if waiter is not None:
-            self._not_full = None
+        """Move waiting senders' messages in, oldest first, as far as there is room.
+
+        A closed mailbox releases them refused; a shedding one takes them all, dropping
+        its oldest messages to make room.
+        """
+        senders = self._senders
+        if not senders:
+            return
+        if self._items is None:
+            self._items = deque()
+        items, moved = self._items, False
+        while senders and (self._closed or self.shedding or len(items) < self._capacity):
+            waiting = senders.popleft()
+            if not self._closed:
+                if len(items) >= self._capacity:
+                    items.popleft()
+                    self.dropped += 1
+                items.append(waiting.item)
+                self.accepted += 1
+                waiting.accepted = moved = True
+            waiting.done.set()
+        waiter = self._not_empty
+        if moved and waiter is not None:
+            self._not_empty = None
             waiter.set()
+
+
+class _Waiting(Generic[T]):
+    """A message whose sender waits for room in a full ``block`` mailbox."""
+
+    __slots__ = ("accepted", "done", "item")
+
+    def __init__(self, item: T) -> None:
+        self.item = item
+        self.done = anyio.Event()
+        self.accepted = False

@@ -101,3 +101,30 @@ def test_requeue_front_restores_order() -> None:
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError, match="capacity"):
         Mailbox("a", 0, MailboxPolicy.BLOCK)
+
+
+async def test_a_waiting_sender_is_not_overtaken_by_newcomers() -> None:
+    # Under steady overload the room a consumer makes must go to the senders already
+    # waiting, in order: raced for instead, one meter's reading waited 17 s while later
+    # ones passed, and the store writer took the hole for a loss.
+    box: Mailbox[str] = Mailbox("a", 1, MailboxPolicy.BLOCK)
+    assert box.put_nowait("first")
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(box.put, "waited")
+            for _ in range(10):
+                await anyio.lowlevel.checkpoint()
+            assert box.take_nowait(10) == ["first"]
+            assert not box.put_nowait("newcomer")
+    assert box.take_nowait(10) == ["waited"]
+    assert box.put_nowait("newcomer")
+
+
+async def test_a_cancelled_sender_gives_up_its_place() -> None:
+    box: Mailbox[int] = Mailbox("a", 1, MailboxPolicy.BLOCK)
+    assert box.put_nowait(1)
+    with anyio.move_on_after(0.05):
+        await box.put(2)
+    assert box.take_nowait(10) == [1]
+    assert box.put_nowait(3)
+    assert box.take_nowait(10) == [3]
