@@ -37,24 +37,25 @@ from meterhub.adapters.simulator import SimulatedMeter
 from meterhub.settings import Settings
 from meterhub.site import Site
 
-# meter clocks near the wall clock, as on a real site: far-off times would make every
-# reading suspect (clock skew) and put PostgreSQL rows in the default partition
-START = datetime.now(UTC).replace(microsecond=0)
 
-
-def _meter_telegrams(args: tuple[int, int, float]) -> list[bytes]:
-    index, count, interval = args
+def _meter_telegrams(args: tuple[int, int, float, datetime]) -> list[bytes]:
+    index, count, interval, start = args
     number = f"{index:012d}"
     sim = SimulatedMeter("kaifa_nested" if index % 2 else "kaifa_flat", number,
-                         bytes.fromhex(f"{index:032X}"), seed=index, start=START)  # fmt: skip
-    return [sim.telegram(START + timedelta(seconds=i * interval)) for i in range(count)]
+                         bytes.fromhex(f"{index:032X}"), seed=index, start=start)  # fmt: skip
+    return [sim.telegram(start + timedelta(seconds=i * interval)) for i in range(count)]
 
 
 def prepare(meters: int, rate: float, seconds: float) -> tuple[float, list[list[bytes]]]:
+    """Each run's telegrams, made just before it: meter clocks near the wall clock, as on
+    a real site (telegrams made for an earlier run would be minutes old by a later one,
+    and more than ``max_clock_skew_s`` makes every reading suspect)."""
     interval = meters / rate
     count = int(seconds / interval) + 2
+    start = datetime.now(UTC).replace(microsecond=0)
     with multiprocessing.Pool(2) as pool:
-        return interval, pool.map(_meter_telegrams, [(i, count, interval) for i in range(meters)])
+        return interval, pool.map(_meter_telegrams,
+                                  [(i, count, interval, start) for i in range(meters)])  # fmt: skip
 
 
 class ReplayTransport:
@@ -142,6 +143,9 @@ async def run_pipeline(url: str, prepared: list[list[bytes]], interval: float,
             c1 = site.journal.cursors.get("store", 0)
             offered = len(appended) - 1
             backlog1 = offered - c1
+            drained_at = await _drain(site)
+            # from the last frame the meters sent to the last one committed
+            drain_s = round(drained_at - appended[-1], 2)
     latencies = _latencies(appended, commits)
     telegrams = c1 - c0
     return {"telegrams_per_s": telegrams / wall, "values_per_s": telegrams * VALUES / wall,
@@ -150,7 +154,28 @@ async def run_pipeline(url: str, prepared: list[list[bytes]], interval: float,
             "journaled": offered,
             # journaled but not yet committed, change per second over the window: about
             # zero while the pipeline keeps up (a batch in flight makes it jitter)
-            "backlog_growth_per_s": (backlog1 - backlog0) / wall}  # fmt: skip
+            "backlog_growth_per_s": (backlog1 - backlog0) / wall,
+            # once the meters stop (their telegrams run out just after the window), how
+            # long the site takes to store its backlog: it drains when the load falls
+            "drain_s": drain_s}  # fmt: skip
+
+
+async def _drain(site: Site, limit: float = 600.0) -> float:
+    """When every journaled frame was committed, the meters done sending."""
+    started = time.perf_counter()
+    last, since, done = -1, started, 0.0
+    while (now := time.perf_counter()) - started < limit:
+        head = site.journal.last_seq
+        if site.journal.cursors.get("store", 0) < head:
+            done = 0.0
+        elif not done:
+            done = now
+        if head != last:
+            last, since = head, now
+        if done and now - since > 1.0:  # nothing sent for a second
+            return done
+        await anyio.sleep(0.02)
+    return time.perf_counter()
 
 
 VALUES = 11.5  # the flat layout carries 11 values, the nested 12; meters alternate
@@ -203,11 +228,12 @@ async def run_naive(url: str, prepared: list[list[bytes]], limit: int = 3000) ->
     return len(frames) / (time.perf_counter() - started)
 
 
-async def bench_store(kind: str, url_for: Any, args: argparse.Namespace,
-                      prepared: list[list[bytes]], interval: float) -> dict[str, Any]:  # fmt: skip
-    runs = [await run_pipeline(await url_for(), prepared, interval, args.seconds)
-            for _ in range(args.repeat)]  # fmt: skip
-    naive = [await run_naive(await url_for(), prepared) for _ in range(args.repeat)]
+async def bench_store(kind: str, url_for: Any, args: argparse.Namespace) -> dict[str, Any]:
+    runs, naive = [], []
+    for _ in range(args.repeat):
+        interval, prepared = prepare(args.meters, args.rate, args.seconds + 4)
+        runs.append(await run_pipeline(await url_for(), prepared, interval, args.seconds))
+        naive.append(await run_naive(await url_for(), prepared))
     median = {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}
     return {"store": kind, "median": median, "runs_telegrams_per_s":
             [round(r["telegrams_per_s"]) for r in runs],
@@ -216,7 +242,6 @@ async def bench_store(kind: str, url_for: Any, args: argparse.Namespace,
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    interval, prepared = prepare(args.meters, args.rate, args.seconds + 4)
     results: list[dict[str, Any]] = []
     if args.store in ("sqlite", "both"):
         # each run leaves a database of a few hundred MB: all go when the store is done
@@ -227,7 +252,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             async def sqlite_url() -> str:
                 return f"sqlite:///{tmp / f'bench{next(counter)}.db'}"
 
-            results.append(await bench_store("sqlite", sqlite_url, args, prepared, interval))
+            results.append(await bench_store("sqlite", sqlite_url, args))
     if args.store in ("postgres", "both"):
         from tests.pg import PgServer, _free_port, find_bindir  # noqa: PLC0415
 
@@ -248,7 +273,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 await con.close()
                 return server.dsn(name)
 
-            results.append(await bench_store("postgres", pg_url, args, prepared, interval))
+            results.append(await bench_store("postgres", pg_url, args))
         finally:
             server.stop()
             shutil.rmtree(root, ignore_errors=True)
