@@ -5,7 +5,8 @@ reaches the shared task group and never cancels its siblings under one_for_one. 
 when a child crashes more than ``max_restarts`` times within ``within_seconds`` does the
 supervisor give up: a nested supervisor then raises ``EscalationError`` and its parent
 treats that as its own child crashing; the root supervisor marks the child failed (for
-readiness) and keeps every other component running.
+readiness), isolates it so that it blocks nobody, keeps every other component running,
+and tries it again after a long, capped backoff.
 """
 
 from __future__ import annotations
