@@ -114,12 +114,6 @@ class MeterHealth:
                       extra=fields)  # fmt: skip
         return self.status()
 
-    def last_reading_age(self) -> float | None:
-        """Seconds since the last reading, None before the first."""
-        if self._last_reading_at is None:
-            return None
-        return time.monotonic() - self._last_reading_mono
-
     def status(self) -> MeterStatus:
         """The device's current health."""
         return MeterStatus(

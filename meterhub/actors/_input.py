@@ -93,7 +93,8 @@ class InputActor(Actor[InputMessage]):
         }
         self._backoff = Backoff(setup.reconnect)
         self._changed: list[MeterStatus] = []
-        self._internal_logged: set[str] = set()
+        self._unknown_logged: set[str] = set()
+        self._bug_logged: set[str] = set()
 
     async def on_start(self) -> None:
         """Show the devices on the live board, start the input and the health timer."""
@@ -185,8 +186,8 @@ class InputActor(Actor[InputMessage]):
 
     def _device(self, meter_id: str) -> MeterHealth | None:
         health = self._health.get(meter_id)
-        if health is None and meter_id not in self._internal_logged:
-            self._internal_logged.add(meter_id)
+        if health is None and meter_id not in self._unknown_logged:
+            self._unknown_logged.add(meter_id)
             _log.warning("input %s delivered a frame of unknown device %s; ignored",
                          self.setup.input.name, meter_id)  # fmt: skip
         return health
@@ -210,9 +211,8 @@ class InputActor(Actor[InputMessage]):
 
     def _internal_error(self, meter_id: str, health: MeterHealth, exc: Exception) -> None:
         self._note(health.rejected("internal", f"{type(exc).__name__}: {exc}"))
-        key = f"internal:{meter_id}"
-        if key not in self._internal_logged:
-            self._internal_logged.add(key)
+        if meter_id not in self._bug_logged:
+            self._bug_logged.add(meter_id)
             _log.error("the pipeline failed on a frame of %s (journaled; counted as "
                        "'internal' from now on)", meter_id, exc_info=exc,
                        extra={"meter": meter_id})  # fmt: skip

@@ -50,6 +50,10 @@ class LiveBoard:
             return None
         return LiveEntry(status=status(), reading=self._readings.get(meter_id))
 
+    def statuses(self) -> list[MeterStatus]:
+        """Every attached meter's status, built now."""
+        return [status() for status in self._status.values()]
+
     def reading_age(self, meter_id: str) -> float | None:
         """Seconds since the meter's latest reading arrived, None before the first."""
         reading = self._readings.get(meter_id)

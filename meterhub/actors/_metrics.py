@@ -111,8 +111,7 @@ class OperatorMetrics:
         self._write_rows.record(rows)
 
     def _statuses(self) -> list[MeterStatus]:
-        return [entry.status for m in self._board.meters()
-                if (entry := self._board.get(m)) is not None]  # fmt: skip
+        return self._board.statuses()
 
     def _per_meter(
         self, read: Callable[[MeterStatus], float]

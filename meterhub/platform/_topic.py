@@ -50,4 +50,4 @@ class Topic(Generic[T]):
         self, bus: Bus, target: ActorRef[Any] | Mailbox[Any], key: str = "+"
     ) -> Subscription:
         """Deliver this topic's messages (of one key, or every key) into ``target``."""
-        return bus.subscribe(f"{self.prefix}/{key}", target)
+        return bus.subscribe(self.at(key), target)

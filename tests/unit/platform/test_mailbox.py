@@ -128,3 +128,21 @@ async def test_a_cancelled_sender_gives_up_its_place() -> None:
     assert box.take_nowait(10) == [1]
     assert box.put_nowait(3)
     assert box.take_nowait(10) == [3]
+
+
+async def test_shedding_lets_a_waiting_sender_in_by_dropping_the_oldest() -> None:
+    # a crashed actor waiting for its restart must not hold up the senders of its
+    # full block mailbox
+    box: Mailbox[str] = Mailbox("a", 1, MailboxPolicy.BLOCK)
+    assert box.put_nowait("old")
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(box.put, "waited")
+            for _ in range(10):
+                await anyio.lowlevel.checkpoint()
+            box.shed(on=True)
+    assert box.take_nowait(10) == ["waited"]
+    assert box.dropped == 1
+    box.shed(on=False)
+    assert box.put_nowait("x")
+    assert not box.put_nowait("y")  # back-pressure again once it runs
