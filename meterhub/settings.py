@@ -6,6 +6,7 @@ a test keeps the two in step.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 import zoneinfo
 from pathlib import Path
@@ -27,6 +28,17 @@ EXAMPLE_PATH = Path(__file__).with_name("settings_example.toml")
 DEMO_PATH = Path(__file__).with_name("settings_demo.toml")
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) only reaches this machine (RFC 6761)."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """Base of every settings table: unknown keys are errors, not silently ignored."""
 
@@ -46,6 +58,15 @@ class ApiSettings(_Section, frozen=True):
     listen: Annotated[
         str, msgspec.Meta(pattern=_LISTEN, description="HOST:PORT with a port in 1..65535")
     ] = "127.0.0.1:8080"
+    auth: Literal["keys", "open-on-loopback"] = "keys"
+    """``keys``: every non-public route needs an API key. ``open-on-loopback``: callers
+    without a key act as admin; only on a loopback ``listen`` address, and only for
+    requests whose ``Host`` is a loopback name or in ``allowed_hosts``."""
+    allowed_hosts: list[Annotated[str, msgspec.Meta(min_length=1, max_length=253)]] = (
+        msgspec.field(default_factory=list)
+    )
+    """``Host`` names the API answers besides loopback ones (checked when set, and always
+    while the API is open)."""
     cors_origins: list[str] = msgspec.field(default_factory=list)
     """Origins (``https://dashboard.example``) whose pages may call the API; empty: none."""
     rate_limit_per_minute: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 600
@@ -256,6 +277,11 @@ class Settings(_Section, frozen=True):
         Raises:
             ConfigError: a rule is broken.
         """
+        if self.api.auth == "open-on-loopback" and not is_loopback(self.api.host):
+            raise ConfigError(source, "api.auth",
+                              f"'open-on-loopback' needs a loopback api.listen, not "
+                              f'{self.api.listen}: set auth = "keys" and create a key '
+                              "with `meterhub keys create --role admin`")  # fmt: skip
         restart = self.runtime.restart
         if restart.backoff_initial > restart.backoff_max:
             raise ConfigError(

@@ -6,11 +6,12 @@ it under uvicorn inside the caller's task group.
 """
 
 from meterhub.api._app import create_app
-from meterhub.api._auth import Access, Principal, is_loopback
+from meterhub.api._auth import Access, Principal
 from meterhub.api._keys import KEYS_FILE, ApiKey, KeyStore, Role
 from meterhub.api._problems import PROBLEM_JSON, ApiProblem, Problem
 from meterhub.api._server import ApiServerError, serve
 from meterhub.api._view import SiteView
+from meterhub.settings import is_loopback
 
 __all__ = [
     "KEYS_FILE",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,6 @@ from meterhub.api._auth import (
     RateLimiter,
     access,
     check_routes,
-    is_loopback,
     route_handlers,
 )
 from meterhub.api._devices import devices_router
@@ -32,25 +32,26 @@ from meterhub.api._middleware import ApiMiddleware
 from meterhub.api._ops import ops_router
 from meterhub.api._problems import EXCEPTION_HANDLERS, problem_response
 from meterhub.api._registry import registry_router
+from meterhub.api._request_rules import RequestRules
 from meterhub.api._view import SiteView  # noqa: TC001 (Litestar resolves it at runtime)
 from meterhub.platform import ConfigError
+from meterhub.settings import is_loopback
 
 if TYPE_CHECKING:
     from meterhub.api._keys import KeyStore
     from meterhub.settings import ApiSettings
 
 STATE_KEY = "meterhub_api"
-CREATE_KEY_HINT = (
-    "create one with `meterhub keys create --role admin` (with the same -c/--data-dir as "
-    "`run`), or listen on a loopback address such as 127.0.0.1"
-)
+_log = logging.getLogger(__name__)
 _DESCRIPTION = """The HTTP API of one meterhub site.
 
 Send `Authorization: Bearer KEY` (keys: `meterhub keys create --role viewer|operator|admin`).
 Roles: `viewer` reads everything and watches the live feed, `operator` also acknowledges
-and resolves alerts, `admin` also manages devices, device types and applications. On a
-loopback address with no key created the API is open. Errors are RFC 9457 problem
-details (`application/problem+json`).
+and resolves alerts, `admin` also manages devices, device types and applications. With
+`[api] auth = "open-on-loopback"` (the demo) a caller without a key acts as admin.
+Request bodies are `application/json`; writes from web pages of origins not in
+`[api] cors_origins` are refused. Errors are RFC 9457 problem details
+(`application/problem+json`).
 """
 
 
@@ -59,19 +60,21 @@ class ServeInfo:
     """What ``serve`` needs to know about an app ``create_app`` built."""
 
     keys: KeyStore
+    open_api: bool
     shutdown_timeout: float
 
 
-def refuse_open(host: str, keys: KeyStore) -> None:
-    """Refuse a non-loopback address while no API key exists.
+def refuse_open(host: str, *, open_api: bool) -> None:
+    """Refuse to serve an API that needs no key on an address other machines reach.
 
     Raises:
         ConfigError: the API would be open to the network.
     """
-    if not is_loopback(host) and keys.is_empty():
-        raise ConfigError("api.listen", "",
-                          f"{host} is reachable from other machines and no API key exists: "
-                          + CREATE_KEY_HINT)  # fmt: skip
+    if open_api and not is_loopback(host):
+        raise ConfigError("api.auth", "",
+                          f"'open-on-loopback' needs a loopback address, not {host}: set "
+                          '[api] auth = "keys" and create a key with `meterhub keys '
+                          "create --role admin`")  # fmt: skip
 
 
 def create_app(view: SiteView, settings: ApiSettings, keys: KeyStore) -> Litestar:
@@ -83,14 +86,20 @@ def create_app(view: SiteView, settings: ApiSettings, keys: KeyStore) -> Litesta
         keys: the site's API keys (re-read when the file changes).
 
     Raises:
-        ConfigError: ``settings.listen`` is not a loopback address and no key exists.
+        ConfigError: the API is open (``auth = "open-on-loopback"``) on an address that
+            is not loopback.
     """
-    refuse_open(settings.host, keys)
+    open_api = settings.auth == "open-on-loopback"
+    refuse_open(settings.host, open_api=open_api)
+    if not open_api and keys.is_empty():
+        _log.warning("no API key exists: every route but /health, /ready and /schema "
+                     "answers 401; create one with `meterhub keys create --role admin`")
     metrics = HttpMetrics()
-    gate = AccessGate(
-        keys, loopback=is_loopback(settings.host),
-        limiter=RateLimiter(settings.rate_limit_per_minute),
-    )  # fmt: skip
+    gate = AccessGate(keys, open_api=open_api,
+                      limiter=RateLimiter(settings.rate_limit_per_minute))  # fmt: skip
+    rules = RequestRules(check_host=open_api or bool(settings.allowed_hosts),
+                         allowed_hosts=settings.allowed_hosts,
+                         cors_origins=settings.cors_origins)  # fmt: skip
     api = Router(
         path="/api/v1",
         route_handlers=[devices_router(view), registry_router(), history_router(), alerts_router()],
@@ -110,7 +119,7 @@ def create_app(view: SiteView, settings: ApiSettings, keys: KeyStore) -> Litesta
             "view": Provide(provide_view, sync_to_thread=False, use_cache=True),
             "http_metrics": Provide(provide_metrics, sync_to_thread=False, use_cache=True),
         },
-        middleware=[ApiMiddleware(gate, metrics)],
+        middleware=[ApiMiddleware(rules, gate, metrics)],
         exception_handlers=EXCEPTION_HANDLERS,
         cors_config=_cors(settings),
         openapi_config=_openapi(),
@@ -118,7 +127,7 @@ def create_app(view: SiteView, settings: ApiSettings, keys: KeyStore) -> Litesta
         # logging is configured once, by the entry point; Litestar's default would
         # replace meterhub's handler and format
         logging_config=None,
-        state=State({STATE_KEY: ServeInfo(keys=keys,
+        state=State({STATE_KEY: ServeInfo(keys=keys, open_api=open_api,
                                           shutdown_timeout=settings.shutdown_timeout)}),
     )  # fmt: skip
     check_routes(route_handlers(app))

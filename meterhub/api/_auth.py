@@ -9,7 +9,6 @@ per-key rate limit and checks the level with :func:`authorize`.
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
@@ -45,16 +44,6 @@ def access(level: Access) -> dict[str, Any]:
     return {ACCESS_KEY: level}
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """The caller: a key's id and role, the open API's implicit admin, or nobody."""
 
@@ -62,9 +51,12 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     role: Role | None = None
     open_api: bool = False
     bad_key: bool = False
+    no_keys: bool = False
+    """No key exists yet (the 401 says how to create one)."""
 
 
 _NOBODY = Principal()
+_NO_KEYS = Principal(no_keys=True)
 _BAD_KEY = Principal(bad_key=True)
 _OPEN = Principal(role=Role.ADMIN, open_api=True)
 
@@ -123,6 +115,9 @@ def authorize(needed: Access | None, principal: Principal, *, websocket: bool) -
         detail = "unknown or revoked API key" if principal.bad_key else (
             "an API key is required: send 'Authorization: Bearer KEY'"
             + (" or ?token=KEY" if websocket else ""))  # fmt: skip
+        if principal.no_keys:
+            detail += ("; no key exists yet: create one with `meterhub keys create --role "
+                       'admin`, or set [api] auth = "open-on-loopback"')  # fmt: skip
         if websocket:  # closed before accepting: 4000 + the HTTP status
             raise WebSocketException(detail=detail, code=4401)
         raise NotAuthorizedException(detail=detail, headers=_CHALLENGE)
@@ -180,17 +175,21 @@ class AccessGate:
     Run by :class:`~meterhub.api._middleware.ApiMiddleware` for every routed request.
     """
 
-    def __init__(self, keys: KeyStore, *, loopback: bool, limiter: RateLimiter) -> None:
+    def __init__(self, keys: KeyStore, *, open_api: bool, limiter: RateLimiter) -> None:
         self.keys = keys
-        self.loopback = loopback
+        self.open_api = open_api
         self.limiter = limiter
 
     def identify(self, token: str | None) -> Principal:
-        """The principal for a token (None: no credentials sent)."""
-        if self.loopback and self.keys.is_empty():
-            return _OPEN
+        """The principal for a token (None: no credentials sent).
+
+        An open API admits callers without a key; a key that is sent is always checked,
+        so a revoked or made-up one gets 401 in either mode.
+        """
         if token is None:
-            return _NOBODY
+            if self.open_api:
+                return _OPEN
+            return _NO_KEYS if self.keys.is_empty() else _NOBODY
         key = self.keys.authenticate(token)
         return Principal(key_id=key.id, role=key.role) if key is not None else _BAD_KEY
 

@@ -144,7 +144,7 @@ class KeyStore:
         return sorted(self._keys.values(), key=lambda k: (k.created_at, k.id))
 
     def is_empty(self) -> bool:
-        """Whether no key exists (then a loopback API is open)."""
+        """Whether no key exists."""
         self._refresh()
         return not self._keys
 

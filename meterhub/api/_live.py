@@ -135,6 +135,8 @@ class _Connection:
                 request = client_decoder.decode(data)
             except msgspec.DecodeError as exc:
                 reply: msgspec.Struct = LiveError(f"invalid message: {exc}")
+            except RecursionError:  # msgspec's answer to JSON nested too deeply
+                reply = LiveError("invalid message: nested too deeply")
             else:
                 reply = self._apply(request)
             async with self._lock:

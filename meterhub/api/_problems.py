@@ -36,6 +36,7 @@ _SLUGS = {
     405: "method-not-allowed",
     409: "conflict",
     413: "body-too-large",
+    415: "unsupported-media-type",
     429: "rate-limited",
     500: "internal-error",
     503: "unavailable",
@@ -108,7 +109,23 @@ def problem_response(
     reasons: dict[str, str] | None = None,
 ) -> Response[Problem]:
     """The response for one problem."""
-    body = Problem(
+    body = problem_body(status, detail, slug=slug, instance=instance, params=params,
+                        failed=failed, reasons=reasons)  # fmt: skip
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_body(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    instance: str | None = None,
+    params: list[InvalidParam] | None = None,
+    failed: list[str] | None = None,
+    reasons: dict[str, str] | None = None,
+) -> Problem:
+    """The body of one problem."""
+    return Problem(
         type=TYPE_BASE + (slug or _SLUGS.get(status, "error")),
         title=_title(status),
         status=status,
@@ -118,7 +135,6 @@ def problem_response(
         failed=failed or [],
         reasons=reasons or {},
     )
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _title(status: int) -> str:
@@ -134,11 +150,19 @@ def _validation_params(extra: object) -> list[InvalidParam]:
         InvalidParam(
             name=_WIRE_NAMES.get(str(item.get("key")), str(item.get("key") or "body")),
             location=str(getattr(item.get("source"), "value", item.get("source")) or "body"),
-            reason=str(item.get("message") or "invalid"),
+            reason=_reason(item),
         )
         for item in items
         if isinstance(item, dict)
     ]
+
+
+def _reason(item: dict[str, Any]) -> str:
+    message = str(item.get("message") or "invalid")
+    # Litestar echoes the KeyError of a body that is not there: say what it means
+    if item.get("key") == "data" and message == "'data'":
+        return "the request body is empty; expected a JSON object"
+    return message
 
 
 def _on_problem(request: Request[Any, Any, Any], exc: ApiProblem) -> Response[Problem]:
@@ -178,8 +202,21 @@ def _on_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Probl
                             instance=request.url.path)  # fmt: skip
 
 
+def _on_recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Problem]:
+    # msgspec refuses JSON nested deeper than its limit with RecursionError: the
+    # client's input, not our failure (any other RecursionError is)
+    if "deserializing" not in str(exc):
+        return _on_crash(request, exc)
+    return problem_response(400, "the body nests too deeply to decode (arrays or objects "
+                            "inside each other more than a few hundred levels)",
+                            params=[InvalidParam(name="body", location="body",
+                                                 reason="nested too deeply")],
+                            slug="invalid-parameter", instance=request.url.path)  # fmt: skip
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ApiProblem: _on_problem,
+    RecursionError: _on_recursion,
     HTTPException: _on_http,
     StoreError: _on_store,
     Exception: _on_crash,

@@ -87,14 +87,14 @@ async def serve(
     seconds (shielded), then returns by re-raising the cancellation.
 
     Raises:
-        ConfigError: the address cannot be bound, or it is not loopback while no API
-            key exists.
+        ConfigError: the address cannot be bound, or it is not loopback while the API
+            needs no key.
         ApiServerError: the app's startup failed.
     """
     info = app.state.get(STATE_KEY)
     timeout = _DEFAULT_SHUTDOWN_TIMEOUT
     if isinstance(info, ServeInfo):
-        refuse_open(host, info.keys)
+        refuse_open(host, open_api=info.open_api)
         timeout = info.shutdown_timeout
     sock = _listen(host, port)
     bound = int(sock.getsockname()[1])

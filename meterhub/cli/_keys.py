@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meterhub.api import KeyStore, Role
-from meterhub.settings import load_settings
+from meterhub.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     import argparse
@@ -42,27 +42,40 @@ def _site_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="folder of the journal, the store and the keys")
 
 
-def _store(args: argparse.Namespace) -> KeyStore:
+def _site(args: argparse.Namespace) -> tuple[Settings, KeyStore]:
     overrides: dict[str, tuple[str, object]] = {}
     if args.data_dir is not None:
         overrides["data_dir"] = ("--data-dir", args.data_dir)
-    return KeyStore.in_data_dir(load_settings(args.config, overrides).data_dir)
+    settings = load_settings(args.config, overrides)
+    return settings, KeyStore.in_data_dir(settings.data_dir)
+
+
+def _without_keys(settings: Settings) -> str:
+    """What the API does for a caller without a key, in this site's auth mode."""
+    if settings.api.auth == "open-on-loopback":
+        return ('[api] auth = "open-on-loopback": callers without a key are admitted as '
+                'admin on this machine; set auth = "keys" to require a key')  # fmt: skip
+    return "every route but /health, /ready and /schema answers 401 without a key"
 
 
 def run_create(args: argparse.Namespace) -> int:
     """Print the new key on stdout (only there, only once); the rest on stderr."""
-    record, token = _store(args).create(Role(args.role), args.name)
+    settings, store = _site(args)
+    record, token = store.create(Role(args.role), args.name)
     print(token)
     print(f"created {record.role} key {record.id}; store it now, it cannot be shown again",
           file=sys.stderr)  # fmt: skip
+    if settings.api.auth == "open-on-loopback":
+        print(f"meterhub: note: {_without_keys(settings)}", file=sys.stderr)
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
     """One line per key; never the key itself."""
-    keys = _store(args).keys()
+    settings, store = _site(args)
+    keys = store.keys()
     if not keys:
-        print("no API keys (on a loopback address the API is open)")
+        print(f"no API keys ({_without_keys(settings)})")
         return 0
     print(f"{'ID':<14}{'ROLE':<10}{'CREATED':<22}NAME")
     for key in keys:
@@ -72,9 +85,13 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
-    """Delete the key; exit 1 when there is none with that id."""
-    if not _store(args).revoke(args.id):
+    """Delete the key; exit 1 when there is none with that id; warn when none is left."""
+    settings, store = _site(args)
+    if not store.revoke(args.id):
         print(f"meterhub: no API key with id {args.id!r}", file=sys.stderr)
         return 1
     print(f"revoked key {args.id}")
+    if store.is_empty():
+        print(f"meterhub: warning: that was the last API key; {_without_keys(settings)}",
+              file=sys.stderr)  # fmt: skip
     return 0

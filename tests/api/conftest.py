@@ -203,6 +203,7 @@ def make_app(site: FakeSite, keys: KeyStore) -> Callable[..., Litestar]:
 
 @pytest.fixture
 async def client(make_app: Callable[..., Litestar]) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    """An open API (loopback, no keys): every request acts as admin."""
-    async with AsyncTestClient(make_app(), base_url="http://127.0.0.1") as test_client:
+    """An open API (loopback, no key needed): every request without a key acts as admin."""
+    app = make_app(auth="open-on-loopback")
+    async with AsyncTestClient(app, base_url="http://127.0.0.1") as test_client:
         yield test_client

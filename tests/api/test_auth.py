@@ -15,10 +15,11 @@ from litestar.testing import AsyncTestClient
 from meterhub.api import KeyStore, Role, create_app
 from meterhub.api._auth import RateLimiter, is_loopback, required_access
 from meterhub.platform import ConfigError
-from meterhub.settings import ApiSettings
+from meterhub.settings import ApiSettings, load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from litestar import Litestar
 
@@ -143,28 +144,80 @@ async def test_a_handler_without_an_access_level_is_refused_at_build_time() -> N
         check_routes([unguarded])
 
 
-async def test_loopback_without_keys_is_open_as_admin(client: AsyncTestClient[Litestar]) -> None:
+async def test_open_on_loopback_admits_callers_without_a_key_as_admin(
+    client: AsyncTestClient[Litestar],
+) -> None:
     response = await client.put("/api/v1/device-types/meter", json={"metrics": []})
     assert response.status_code == 200
 
 
-async def test_creating_a_key_closes_an_open_api_at_once(
-    client: AsyncTestClient[Litestar], keys: KeyStore
+async def test_open_mode_still_checks_every_key_that_is_sent(
+    make_app: Callable[..., Litestar], keys: KeyStore
 ) -> None:
-    assert (await client.get("/api/v1/devices")).status_code == 200
-    keys.create(Role.VIEWER)
-    response = await client.get("/api/v1/devices")
-    assert response.status_code == 401
-    assert "Bearer" in response.headers["www-authenticate"]
+    record, revoked = keys.create(Role.ADMIN)
+    _, viewer = keys.create(Role.VIEWER)
+    keys.revoke(record.id)
+    app = make_app(auth="open-on-loopback")
+    async with AsyncTestClient(app, base_url="http://127.0.0.1") as client:
+        for token in (revoked, "totally-bogus"):
+            response = await client.get("/api/v1/devices",
+                                        headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            assert response.status_code == 401, token
+            assert response.json()["detail"] == "unknown or revoked API key"
+        # a key's own role applies even though a caller without one is admin
+        as_viewer = await client.put("/api/v1/device-types/meter", json={"metrics": []},
+                                     headers={"Authorization": f"Bearer {viewer}"})  # fmt: skip
+        assert as_viewer.status_code == 403
+        assert (await client.get("/api/v1/devices")).status_code == 200
+
+
+async def test_keys_mode_without_any_key_answers_401_saying_how_to_create_one(
+    make_app: Callable[..., Litestar], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app()
+    assert "no API key exists" in caplog.text
+    async with AsyncTestClient(app, base_url="http://127.0.0.1") as client:
+        response = await client.get("/api/v1/devices")
+        assert response.status_code == 401
+        assert "meterhub keys create --role admin" in response.json()["detail"]
+        assert "Bearer" in response.headers["www-authenticate"]
+        assert (await client.get("/health")).status_code == 200
+
+
+async def test_revoking_the_last_key_never_opens_the_api(
+    make_app: Callable[..., Litestar], keys: KeyStore
+) -> None:
+    record, token = keys.create(Role.ADMIN)
+    async with AsyncTestClient(make_app(), base_url="http://127.0.0.1") as client:
+        auth = {"Authorization": f"Bearer {token}"}
+        assert (await client.get("/api/v1/devices", headers=auth)).status_code == 200
+        keys.revoke(record.id)
+        for headers in (auth, {"Authorization": "Bearer totally-bogus"}, {}):
+            response = await client.get("/api/v1/devices", headers=headers)
+            assert response.status_code == 401, headers
+
+
+async def test_creating_a_key_in_keys_mode_lets_it_in_at_once(
+    make_app: Callable[..., Litestar], keys: KeyStore
+) -> None:
+    async with AsyncTestClient(make_app(), base_url="http://127.0.0.1") as client:
+        assert (await client.get("/api/v1/devices")).status_code == 401
+        _, token = keys.create(Role.VIEWER)
+        response = await client.get("/api/v1/devices", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200
 
 
 @pytest.mark.parametrize("listen", ["0.0.0.0:8080", "192.0.2.10:80", "[::]:8080", "meter.lan:80"])
-def test_other_addresses_without_keys_refuse_with_how_to_create_one(
-    site: FakeSite, keys: KeyStore, listen: str
+def test_an_open_api_on_other_addresses_is_a_config_error(
+    site: FakeSite, keys: KeyStore, listen: str, tmp_path: Path
 ) -> None:
-    with pytest.raises(ConfigError, match=r"meterhub keys create --role admin"):
-        create_app(site, ApiSettings(listen=listen), keys)
-    keys.create(Role.ADMIN)
+    with pytest.raises(ConfigError, match=r"^api.auth: 'open-on-loopback' needs a loopback"):
+        create_app(site, ApiSettings(listen=listen, auth="open-on-loopback"), keys)
+    config = tmp_path / "site.toml"
+    config.write_text(f'[api]\nlisten = "{listen}"\nauth = "open-on-loopback"\n')
+    with pytest.raises(ConfigError, match=r"site.toml: api.auth: 'open-on-loopback' needs"):
+        load_settings(config)
+    # keys (the default) is safe anywhere: without a key nothing but /health is served
     create_app(site, ApiSettings(listen=listen), keys)
 
 
@@ -180,6 +233,7 @@ async def test_other_addresses_never_open_even_after_every_key_is_revoked(
 
 @pytest.mark.parametrize(("host", "loopback"), [
     ("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("localhost", True),
+    ("LocalHost.", True), ("grafana.localhost", True), ("localhost.example.org", False),
     ("0.0.0.0", False), ("::", False), ("10.0.0.1", False), ("example.org", False),  # noqa: S104
 ])  # fmt: skip
 def test_is_loopback(host: str, loopback: bool) -> None:

@@ -22,7 +22,7 @@ async def test_paging_buckets_consumption_and_devices(any_store: Store, tmp_path
     await seed(any_store)
     site = FakeSite(any_store, METERS)
     publish_live(site)
-    app = create_app(site, ApiSettings(), KeyStore.in_data_dir(tmp_path))
+    app = create_app(site, ApiSettings(auth="open-on-loopback"), KeyStore.in_data_dir(tmp_path))
     async with served(app) as client:
         seen, cursor = [], None
         while True:

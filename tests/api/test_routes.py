@@ -370,7 +370,8 @@ async def test_unknown_routes_and_methods_are_problems(client: AsyncTestClient[L
 
 
 async def test_large_bodies_get_413(make_app: Callable[..., Litestar]) -> None:
-    async with AsyncTestClient(make_app(max_body_bytes=1024)) as client:
+    app = make_app(max_body_bytes=1024, auth="open-on-loopback")
+    async with AsyncTestClient(app, base_url="http://127.0.0.1") as client:
         body = {"id": "m9", "device_type": "k", "metadata": {"blob": "x" * 900}, "name": "y" * 500}
         assert_problem(await client.post("/api/v1/devices", json=body), 413)
 

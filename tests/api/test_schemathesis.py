@@ -36,8 +36,8 @@ def served_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         portal.call(seed, store)
         site = FakeSite(store, METERS)
         publish_live(site)
-        # open (loopback, no keys): every operation is exercised as admin
-        app = create_app(site, ApiSettings(rate_limit_per_minute=0),
+        # open (loopback, no key needed): every operation is exercised as admin
+        app = create_app(site, ApiSettings(rate_limit_per_minute=0, auth="open-on-loopback"),
                          KeyStore.in_data_dir(folder))  # fmt: skip
         future, port = portal.start_task(serve, app, "127.0.0.1", 0)
         try:

@@ -71,13 +71,13 @@ async def test_keys_cli_round_trip(
 ) -> None:  # fmt: skip
     data_dir = ["--data-dir", str(tmp_path)]
     async with served(make_app()) as client:
+        assert (await client.get("/api/v1/devices")).status_code == 401
         assert main(["keys", "create", "--role", "admin", *data_dir]) == 0
         assert main(["keys", "create", "--role", "viewer", "--name", "grafana", *data_dir]) == 0
         token = capsys.readouterr().out.strip().splitlines()[-1]
-        # a running site looks at the key file at most once a second
-        assert await status_within(client, "/api/v1/devices", {}, 401)  # no longer open
         auth = {"Authorization": f"Bearer {token}"}
-        assert (await client.get("/api/v1/devices", headers=auth)).status_code == 200
+        # a running site looks at the key file at most once a second
+        assert await status_within(client, "/api/v1/devices", auth, 200)
         assert main(["keys", "list", *data_dir]) == 0
         listing = capsys.readouterr().out
         assert "grafana" in listing
@@ -90,9 +90,11 @@ async def test_keys_cli_round_trip(
         assert "no API key" in capsys.readouterr().err
 
 
-async def test_serve_refuses_a_public_address_without_keys(site: FakeSite, keys: KeyStore) -> None:
-    app = create_app(site, ApiSettings(), keys)
-    with pytest.raises(ConfigError, match="meterhub keys create --role admin"):
+async def test_serve_refuses_an_open_api_on_a_public_address(
+    site: FakeSite, keys: KeyStore
+) -> None:
+    app = create_app(site, ApiSettings(auth="open-on-loopback"), keys)
+    with pytest.raises(ConfigError, match=r"api.auth: 'open-on-loopback' needs a loopback"):
         await serve(app, "0.0.0.0", 0)  # noqa: S104
 
 
@@ -117,7 +119,7 @@ async def test_a_request_in_flight_finishes_during_a_graceful_stop(
 
     site.devices_changed = slow_change  # type: ignore[method-assign]
     async with anyio.create_task_group() as outer, anyio.create_task_group() as server_group:
-        port = await server_group.start(serve, make_app(), "127.0.0.1", 0)
+        port = await server_group.start(serve, make_app(auth="open-on-loopback"), "127.0.0.1", 0)
 
         async def request() -> None:
             async with httpx.AsyncClient() as client:
@@ -134,3 +136,30 @@ async def test_a_request_in_flight_finishes_during_a_graceful_stop(
 
 async def _release_when_stopping(release: anyio.Event) -> None:
     release.set()
+
+
+@pytest.mark.parametrize(("config", "keyless"), [
+    (None, 'auth = "open-on-loopback": callers without a key are admitted'),  # the demo
+    ("", "every route but /health, /ready and /schema answers 401 without a key"),
+])  # fmt: skip
+def test_keys_cli_says_what_callers_without_a_key_get(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], config: str | None, keyless: str
+) -> None:
+    site = ["--data-dir", str(tmp_path)]
+    if config is not None:
+        (tmp_path / "site.toml").write_text(config)
+        site += ["-c", str(tmp_path / "site.toml")]
+    assert main(["keys", "list", *site]) == 0
+    assert keyless in capsys.readouterr().out
+    assert main(["keys", "create", "--role", "admin", *site]) == 0
+    created = capsys.readouterr()
+    assert (keyless in created.err) is (config is None)  # a note only where keys are optional
+    key_id = created.err.split(" key ", 1)[1].split(";", 1)[0]
+    assert main(["keys", "create", "--role", "viewer", *site]) == 0
+    other_id = capsys.readouterr().err.split(" key ", 1)[1].split(";", 1)[0]
+    assert main(["keys", "revoke", key_id, *site]) == 0
+    assert "last API key" not in capsys.readouterr().err
+    assert main(["keys", "revoke", other_id, *site]) == 0
+    revoked = capsys.readouterr().err
+    assert "warning: that was the last API key; " in revoked
+    assert keyless in revoked
