@@ -13,9 +13,9 @@ from litestar.routes import HTTPRoute, WebSocketRoute
 from litestar.testing import AsyncTestClient
 
 from meterhub.api import KeyStore, Role, create_app
-from meterhub.api._auth import RateLimiter, is_loopback, required_access
+from meterhub.api._auth import RateLimiter, required_access
 from meterhub.platform import ConfigError
-from meterhub.settings import ApiSettings, load_settings
+from meterhub.settings import ApiSettings, is_loopback, load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -14,7 +14,7 @@ from anyio.from_thread import start_blocking_portal
 from hypothesis import HealthCheck, given, settings
 
 from meterhub.adapters.stores import SqliteStore
-from meterhub.api import KeyStore, create_app, serve
+from meterhub.api import KeyStore, Role, create_app, serve
 from meterhub.settings import ApiSettings
 from tests.api.conftest import METERS, FakeSite, publish_live, seed
 
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="module")
-def served_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The served API's URL and an admin key."""
     folder: Path = tmp_path_factory.mktemp("schemathesis")
     with (
         start_blocking_portal() as portal,
@@ -36,18 +37,19 @@ def served_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         portal.call(seed, store)
         site = FakeSite(store, METERS)
         publish_live(site)
-        # open (loopback, no key needed): every operation is exercised as admin
-        app = create_app(site, ApiSettings(rate_limit_per_minute=0, auth="open-on-loopback"),
-                         KeyStore.in_data_dir(folder))  # fmt: skip
+        keys = KeyStore.in_data_dir(folder)
+        _, token = keys.create(Role.ADMIN)  # every operation is exercised as admin
+        app = create_app(site, ApiSettings(rate_limit_per_minute=0), keys)
         future, port = portal.start_task(serve, app, "127.0.0.1", 0)
         try:
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}", token
         finally:
             future.cancel()
 
 
 @pytest.mark.timeout(600)
-def test_no_operation_answers_with_a_server_error(served_url: str) -> None:
+def test_no_operation_answers_with_a_server_error(served: tuple[str, str]) -> None:
+    served_url, token = served
     api = schemathesis.openapi.from_url(f"{served_url}/schema/openapi.json")
     operations = [result.ok() for result in api.get_all_operations()]  # type: ignore[union-attr]
     statuses: list[int] = []
@@ -58,7 +60,7 @@ def test_no_operation_answers_with_a_server_error(served_url: str) -> None:
         @settings(max_examples=25, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))  # fmt: skip
         def never_5xx(case: Case[Any]) -> None:
-            response = case.call()
+            response = case.call(headers={"Authorization": f"Bearer {token}"})
             statuses.append(response.status_code)
             assert response.status_code < 500, (case.as_curl_command(), response.text)
             if response.status_code >= 400:
