@@ -35,7 +35,8 @@ MAX_BUCKETS = 100_000
 MAX_PERIODS = 10_000
 _PERIOD_LENGTH = {"hour": timedelta(hours=1), "day": timedelta(days=1),
                   "month": timedelta(days=28)}  # fmt: skip
-_CSV = "text/csv; charset=utf-8"
+# Litestar adds "; charset=utf-8" to text/* media types itself
+_CSV = "text/csv"
 _TAGS = ["history"]
 
 Names = Annotated[list[str] | None, QueryParameter(
