@@ -237,9 +237,10 @@ class Site:
         await spawn(ActorSpec("reading-log", ReadingLogger, mailbox_capacity=1024,
                               mailbox_policy=MailboxPolicy.DROP_OLDEST))  # fmt: skip
         trends, counters = tuple(pipeline.trend_windows_s), Counters(profiles.counters())
+        # given the store, the aggregator rebuilds the windows open at the last stop
         await spawn(ActorSpec("aggregator", lambda: AggregatorActor(
-            TrendTracker(trends), ConsumptionTracker(pipeline.consumption_interval_s), counters),
-            mailbox_capacity=4096))  # fmt: skip
+            TrendTracker(trends), ConsumptionTracker(pipeline.consumption_interval_s), counters,
+            store), mailbox_capacity=4096))  # fmt: skip
         rules, meter_ids = alert_rules(settings), [m.id for m in settings.meters]
         await spawn(ActorSpec("alerter", lambda: AlerterActor(AlertEngine(rules), meter_ids),
                               mailbox_capacity=4096))  # fmt: skip

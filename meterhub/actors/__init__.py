@@ -4,6 +4,7 @@ from meterhub.actors._alert_rules import AlertEngine, AlertRule
 from meterhub.actors._consumption import ConsumptionTracker
 from meterhub.actors._counters import Counters
 from meterhub.actors._derived import (
+    TARIFF_TOTALS,
     AggregatorActor,
     AlertCommand,
     AlerterActor,
@@ -41,6 +42,7 @@ __all__ = [
     "DEFAULT_RANGES",
     "RECONNECT",
     "SINK",
+    "TARIFF_TOTALS",
     "AggregatorActor",
     "AlertCommand",
     "AlertEngine",

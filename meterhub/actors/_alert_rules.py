@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import logging
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
+_log = logging.getLogger(__name__)
 RuleKind = Literal["above", "below", "outside", "rate", "silent"]
 
 
@@ -52,6 +54,21 @@ class AlertRule:
     def applies_to(self, meter_id: str) -> bool:
         """Whether the rule watches this meter."""
         return any(fnmatch.fnmatchcase(meter_id, pattern) for pattern in self.meters)
+
+    @property
+    def threshold(self) -> str:
+        """The limit the rule compares with, as an operator reads it."""
+        if self.kind == "above":
+            return f"> {self.high:g}"
+        if self.kind == "below":
+            return f"< {self.low:g}"
+        if self.kind == "outside":
+            low = self.low if self.low is not None else float("-inf")
+            high = self.high if self.high is not None else float("inf")
+            return f"outside {low:g}..{high:g}"
+        if self.kind == "rate":
+            return f"> {self.limit:g}/s"
+        return f"silent > {self.minutes:g} min"
 
 
 class AlertEngine:
@@ -159,6 +176,7 @@ class AlertEngine:
                 rule=rule.name, meter_id=meter_id, severity=rule.severity, state=AlertState.OPEN,
                 message=message, value=value, opened_at=now, updated_at=now,
             )  # fmt: skip
+            _log_change(alert, rule, metric, value)
             return [self._keep(key, alert)]
         if not firing and current is not None:
             resolved = msgspec.structs.replace(
@@ -166,6 +184,7 @@ class AlertEngine:
             )
             del self._open[key]
             self._by_id[resolved.id] = resolved
+            _log_change(resolved, rule, metric, value)
             return [resolved]
         return []  # still firing (de-duplicated) or still fine
 
@@ -193,6 +212,25 @@ class AlertEngine:
         resolved = msgspec.structs.replace(
             alert, state=AlertState.RESOLVED, updated_at=now, resolved_at=now
         )
-        self._open = {k: v for k, v in self._open.items() if v.id != alert_id}
+        key = next((k for k, v in self._open.items() if v.id == alert_id), None)
+        if key is not None:
+            del self._open[key]
         self._by_id[alert_id] = resolved
+        rule = next(r for r in self.rules if r.name == alert.rule)
+        _log_change(resolved, rule, key[2] if key else "", alert.value, by="operator")
         return resolved
+
+
+def _log_change(
+    alert: Alert, rule: AlertRule, metric: str, value: float | None, by: str = "rule"
+) -> None:
+    """One line per alert that opens or resolves: an operator greps the log for them."""
+    fields = {"actor": "alerter", "alert": alert.id, "meter": alert.meter_id, "rule": rule.name,
+              "metric": metric, "value": value, "threshold": rule.threshold,
+              "state": alert.state.value, "by": by}  # fmt: skip
+    shown = "-" if value is None else f"{value:g}"
+    where = f" {metric}" if metric else ""
+    level = logging.WARNING if alert.state is AlertState.OPEN else logging.INFO
+    _log.log(level, "alert %s %s: meter %s rule %s%s = %s (threshold %s)", alert.state.value,
+             alert.id, alert.meter_id, rule.name, where, shown, rule.threshold,
+             extra=fields)  # fmt: skip

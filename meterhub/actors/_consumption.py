@@ -53,6 +53,9 @@ class _Counter:
     value: float
     meter_number: str | None
     open: dict[float, _Open] = dataclasses.field(default_factory=dict)
+    # intervals starting earlier miss energy from before the first value seen (a
+    # rebuild from the store); they are dropped, not emitted over the stored ones
+    exact_from: float = -math.inf
 
 
 class ConsumptionTracker:
@@ -78,6 +81,22 @@ class ConsumptionTracker:
         self._spread(state, at, delta, flag)
         state.ts, state.value, state.meter_number = at, value, meter_number
         return self._close(meter_id, metric, state, before=at // self.interval_s * self.interval_s)
+
+    def restore(
+        self, meter_id: str, metric: str, ts: datetime, value: float, exact_from: datetime
+    ) -> None:
+        """Feed a value read back from the store at start (nothing is emitted).
+
+        Intervals starting before ``exact_from`` (the one open at the last stop) miss
+        energy from before the first value restored: they are never emitted, so the
+        complete rows stored for them stay; later intervals come out exact.
+        """
+        key = (meter_id, metric)
+        if key in self._counters:
+            self.add(meter_id, metric, ts, value, None)
+            return
+        at, floor = (ts - _EPOCH).total_seconds(), (exact_from - _EPOCH).total_seconds()
+        self._counters[key] = _Counter(at, value, None, exact_from=floor)
 
     def _delta(
         self, state: _Counter, at: float, value: float, meter_number: str | None
@@ -126,7 +145,9 @@ class ConsumptionTracker:
         if not state.open or next(iter(state.open)) >= before:
             return []
         closed = sorted(start for start in state.open if start < before)
-        return [self._row(meter_id, metric, start, state.open.pop(start)) for start in closed]
+        intervals = [(start, state.open.pop(start)) for start in closed]
+        exact = state.exact_from
+        return [self._row(meter_id, metric, start, i) for start, i in intervals if start >= exact]
 
     def _row(self, meter_id: str, metric: str, start: float, interval: _Open) -> Consumption:
         return Consumption(

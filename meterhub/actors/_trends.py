@@ -71,6 +71,16 @@ class TrendTracker:
             self._feed(meter_id, window_s, epoch_s, values, closed)
         return closed
 
+    def discard_before(self, meter_id: str, ts: datetime) -> None:
+        """Forget a meter's open windows that start before ``ts``.
+
+        After a rebuild from stored readings from ``ts`` on, those windows miss their
+        first readings; closing them would replace the complete trend stored before.
+        """
+        start_s = (ts - _EPOCH).total_seconds()
+        for key in [k for k, w in self._open.items() if k[0] == meter_id and w.start_s < start_s]:
+            del self._open[key]
+
     def flush(self) -> list[Trend]:
         """Close every open window (at shutdown)."""
         out: list[Trend] = []

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, NamedTuple
 from litestar import Response, Router, get
 from litestar.params import FromQuery, QueryParameter
 
+from meterhub.actors import TARIFF_TOTALS
 from meterhub.api._auth import access
 from meterhub.api._deps import View  # noqa: TC001 (Litestar resolves it at runtime)
 from meterhub.api._paging import (
@@ -21,7 +22,7 @@ from meterhub.api._paging import (
     names,
     time_range,
 )
-from meterhub.api._problems import bad_param
+from meterhub.api._problems import ApiProblem, bad_param
 from meterhub.api._schemas import ConsumptionOut, MeterConsumption, ReadingsPage, TrendsOut
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ MAX_BUCKETS = 100_000
 MAX_PERIODS = 10_000
 _PERIOD_LENGTH = {"hour": timedelta(hours=1), "day": timedelta(days=1),
                   "month": timedelta(days=28)}  # fmt: skip
-_CSV = "text/csv; charset=utf-8"
+# Litestar adds "; charset=utf-8" to text/* media types itself
+_CSV = "text/csv"
 _TAGS = ["history"]
 
 Names = Annotated[list[str] | None, QueryParameter(
@@ -47,6 +49,30 @@ Limit = Annotated[int, QueryParameter(ge=1, le=10_000, description="rows per pag
 CursorText = Annotated[str | None, QueryParameter(
     max_length=1000, description="next_cursor of the previous page")]  # fmt: skip
 Format = Annotated[Literal["json", "csv"], QueryParameter(name="format")]
+
+
+async def _known(
+    view: View, meters: list[str] | None, metrics: list[str] | None, *, metric_param: str
+) -> None:
+    """404 naming the meters, or the metrics, that the site has no data or config for."""
+    rows = await view.store.latest(meters)
+    if meters is not None:
+        have = set(view.meter_ids()) | {r.meter_id for r in rows}
+        have |= {d.id for d in await view.store.list_devices()}
+        unknown = [m for m in meters if m not in have]
+        if unknown:
+            known = ", ".join(sorted(have)) or "none"
+            raise ApiProblem(404, f"meters: unknown {', '.join(unknown)}; known: {known}",
+                             param=("query", "meters"))  # fmt: skip
+    if metrics is not None:
+        present = {r.metric for r in rows}
+        # a total the aggregator derives from tariff registers is a metric too
+        present |= {t for t, parts in TARIFF_TOTALS.items() if parts[0] in present}
+        unknown = [m for m in metrics if m not in present]
+        if unknown:
+            raise ApiProblem(404, f"{metric_param}: no data for {', '.join(unknown)}; "
+                             f"present: {', '.join(sorted(present)) or 'none'}",
+                             param=("query", metric_param))  # fmt: skip
 
 
 def _resume(
@@ -71,7 +97,7 @@ async def readings(
     start: Start = None,
     end: End = None,
     bucket: FromQuery[Bucket | None] = None,
-    agg: FromQuery[Agg] = "avg",
+    agg: Annotated[Agg | None, QueryParameter(description="with bucket; default avg")] = None,
     limit: Limit = 1000,
     cursor: CursorText = None,
     format_: Format = "json",
@@ -81,9 +107,14 @@ async def readings(
     Without ``bucket``: raw rows. With it: ``agg`` of each epoch-aligned bucket. More
     rows than ``limit``: ``next_cursor`` (JSON) or the ``X-Next-Cursor`` header (CSV).
     """
+    if agg is not None and bucket is None:
+        raise bad_param("query", "agg", "needs bucket: agg aggregates time buckets, "
+                        "raw readings have none")  # fmt: skip
     meter_list, metric_list = names(meters, "meters"), names(metrics, "metrics")
+    agg = agg or "avg"
     query = fingerprint(meter_list, metric_list, bucket, agg if bucket else None)
     position, start_, end_ = _resume(cursor, query, start, end)
+    await _known(view, meter_list, metric_list, metric_param="metrics")
     after = (position.ts, position.meter_id, position.metric) if position else None
     window = _Window(meter_list, metric_list, start_, end_, limit, after)
     if bucket is None:
@@ -170,11 +201,13 @@ async def consumption(
     start_, end_ = time_range(start, end, length * 31)
     if (end_ - start_) / length > MAX_PERIODS:
         raise bad_param("query", "start", f"the range holds more than {MAX_PERIODS} periods")
+    meter_list = names(meters, "meters")
+    await _known(view, meter_list, [metric], metric_param="metric")
     items = [
         MeterConsumption(meter_id=meter_id, metric=metric, period=period, tz=tz,
                          periods=await view.store.query_consumption(
                              meter_id, metric, start=start_, end=end_, period=period, tz=tz))
-        for meter_id in names(meters, "meters") or view.meter_ids()
+        for meter_id in meter_list or view.meter_ids()
     ]  # fmt: skip
     return ConsumptionOut(items=items)
 
@@ -192,8 +225,9 @@ async def trends(
 ) -> TrendsOut:
     """The first ``limit`` trend windows starting in ``[start, end)``."""
     start_, end_ = time_range(start, end, timedelta(days=1))
-    rows = await view.store.query_trends(meters=names(meters, "meters"),
-                                         metrics=names(metrics, "metrics"),
+    meter_list, metric_list = names(meters, "meters"), names(metrics, "metrics")
+    await _known(view, meter_list, metric_list, metric_param="metrics")
+    rows = await view.store.query_trends(meters=meter_list, metrics=metric_list,
                                          window_s=window_s, start=start_, end=end_)  # fmt: skip
     return TrendsOut(items=rows[:limit])
 
