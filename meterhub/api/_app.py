@@ -27,6 +27,7 @@ from meterhub.api._devices import devices_router
 from meterhub.api._docs import SECURITY_SCHEME, SwaggerPage, document_errors, prepare_handlers
 from meterhub.api._history import history_router
 from meterhub.api._live import live_router
+from meterhub.api._media import require_json
 from meterhub.api._metrics import HttpMetrics
 from meterhub.api._middleware import ApiMiddleware
 from meterhub.api._ops import ops_router
@@ -111,6 +112,7 @@ def create_app(view: SiteView, settings: ApiSettings, keys: KeyStore) -> Litesta
             "http_metrics": Provide(provide_metrics, sync_to_thread=False, use_cache=True),
         },
         middleware=[ApiMiddleware(gate, metrics)],
+        before_request=require_json,
         exception_handlers=EXCEPTION_HANDLERS,
         cors_config=_cors(settings),
         openapi_config=_openapi(),
