@@ -34,5 +34,6 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
     sent = request.headers.get("content-type", "")
     media_type = sent.partition(";")[0].strip().lower()
     if not _is_json(media_type):
-        raise ApiProblem(415, f"the body must be application/json, not {sent or 'no Content-Type'}",
-                         param=("header", "Content-Type"), slug="unsupported-media-type")  # fmt: skip
+        detail = f"the body must be application/json, not {sent or 'no Content-Type'}"
+        raise ApiProblem(415, detail, param=("header", "Content-Type"),
+                         slug="unsupported-media-type")  # fmt: skip

@@ -142,8 +142,8 @@ async def test_every_body_refuses_what_is_not_json_with_415(
                 assert answer.headers["content-type"] == PROBLEM
                 problem = answer.json()
                 assert problem["type"] == "urn:meterhub:problem:unsupported-media-type"
-                assert problem["detail"] == (
-                    f"the body must be application/json, not {sent or 'no Content-Type'}")
+                sent_type = sent or "no Content-Type"
+                assert problem["detail"] == f"the body must be application/json, not {sent_type}"
                 assert problem["invalid_params"][0]["name"] == "Content-Type"
             # a JSON body gets past the check, to the handler
             json_type = {"content-type": "application/json; charset=utf-8"}
