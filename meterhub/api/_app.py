@@ -11,7 +11,6 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.status_codes import HTTP_404_NOT_FOUND
 
@@ -25,6 +24,7 @@ from meterhub.api._auth import (
     route_handlers,
 )
 from meterhub.api._devices import devices_router
+from meterhub.api._docs import SECURITY_SCHEME, SwaggerPage, document_errors, prepare_handlers
 from meterhub.api._history import history_router
 from meterhub.api._live import live_router
 from meterhub.api._metrics import HttpMetrics
@@ -131,6 +131,8 @@ def create_app(view: SiteView, settings: ApiSettings, keys: KeyStore) -> Litesta
                                           shutdown_timeout=settings.shutdown_timeout)}),
     )  # fmt: skip
     check_routes(route_handlers(app))
+    prepare_handlers(app)
+    document_errors(app)
     return app
 
 
@@ -158,7 +160,8 @@ def _openapi() -> OpenAPIConfig:
         title="meterhub",
         version=__version__,
         description=_DESCRIPTION,
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        # served from the package, not a CDN: the pages work with no internet access
+        render_plugins=[SwaggerPage()],
         openapi_router=Router(
             path="/schema",
             route_handlers=[],
@@ -168,12 +171,12 @@ def _openapi() -> OpenAPIConfig:
         ),
         components=Components(
             security_schemes={
-                "apiKey": SecurityScheme(
+                SECURITY_SCHEME: SecurityScheme(
                     type="http",
                     scheme="bearer",
                     description="an API key from `meterhub keys create`",
                 ),
             }
         ),
-        security=[{"apiKey": []}],
+        # no document-wide security: document_errors sets it per operation
     )
