@@ -7,6 +7,7 @@ a test keeps the two in step.
 from __future__ import annotations
 
 import ipaddress
+import os
 import tomllib
 import zoneinfo
 from pathlib import Path
@@ -185,6 +186,11 @@ class MeterConfig(_Section, frozen=True):
             zoneinfo.ZoneInfo(self.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigError(source, f"{where}.timezone", f"unknown time zone {exc}") from exc
+        if self.stale_after > self.offline_after:
+            raise ConfigError(source, f"{where}.stale_after",
+                              f"{self.stale_after:g} s is longer than offline_after "
+                              f"({self.offline_after:g} s): a meter goes stale before it "
+                              "goes offline")  # fmt: skip
 
 
 def _is_aes_key(text: str) -> bool:
@@ -217,6 +223,30 @@ class AlertRuleSettings(_Section, frozen=True):
     minutes: PositiveSeconds = 5.0
     severity: Literal["info", "warning", "critical"] = "warning"
     meters: list[str] = msgspec.field(default_factory=lambda: ["*"])
+
+    def check(self, source: str, index: int) -> None:
+        """Rules between this rule's keys: each kind needs its thresholds, in order.
+
+        Raises:
+            ConfigError: a rule can never fire or never stop firing.
+        """
+        where = f"alerts.{index}"
+        needs = {"above": ("high",), "below": ("low",), "outside": ("low", "high"),
+                 "rate": ("limit",), "silent": ()}[self.kind]  # fmt: skip
+        if needs and not self.metric:
+            raise ConfigError(source, f"{where}.metric",
+                              f"{_article(self.kind)} {self.kind!r} rule needs the metric "
+                              "it watches")  # fmt: skip
+        for key in needs:
+            if getattr(self, key) is None:
+                raise ConfigError(source, f"{where}.{key}",
+                                  f"{_article(self.kind)} {self.kind!r} rule needs "
+                                  f"{' and '.join(needs)}")  # fmt: skip
+        if self.low is not None and self.high is not None and self.low >= self.high:
+            raise ConfigError(source, f"{where}.low",
+                              f"low ({self.low:g}) must be below high ({self.high:g})")  # fmt: skip
+        if self.limit is not None and self.limit <= 0:
+            raise ConfigError(source, f"{where}.limit", "must be above 0 (change per second)")
 
 
 class StorageSettings(_Section, frozen=True):
@@ -300,6 +330,36 @@ class Settings(_Section, frozen=True):
                 raise ConfigError(source, f"meters.{index}.id", f"duplicate meter id {meter.id!r}")
             seen.add(meter.id)
             meter.check(source, index)
+        rules: set[str] = set()
+        for index, rule in enumerate(self.alerts):
+            if rule.name in rules:
+                raise ConfigError(source, f"alerts.{index}.name",
+                                  f"duplicate rule name {rule.name!r}")  # fmt: skip
+            rules.add(rule.name)
+            rule.check(source, index)
+        _check_creatable(source, "data_dir", Path(self.data_dir))
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def _check_creatable(source: str, key: str, folder: Path) -> None:
+    """Refuse a folder that is not one and cannot be made (without making it).
+
+    Raises:
+        ConfigError: it is a file, or its nearest existing parent is not writable.
+    """
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise ConfigError(source, key, f"{folder} exists and is not a folder")
+    parent = folder.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        reason = f"{folder} cannot be created: {parent} is not a writable folder"
+        raise ConfigError(source, key, reason)
 
 
 def load_settings(

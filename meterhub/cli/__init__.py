@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -15,13 +16,18 @@ import msgspec
 from meterhub import __version__
 from meterhub.cli import _decode, _keys, _simulate, _store_commands
 from meterhub.platform import ConfigError, MeterhubError, configure_logging, to_display
-from meterhub.settings import EXAMPLE_PATH, Settings, load_settings
+from meterhub.settings import DEMO_PATH, EXAMPLE_PATH, Settings, load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 _log = logging.getLogger("meterhub.cli")
+# the exit codes, as the README's table documents them
+EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool cut off by a pipe
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_config_check)
     example = config_commands.add_parser("example", help="print a commented example config")
     example.set_defaults(func=_cmd_config_example)
+    demo = config_commands.add_parser(
+        "demo", help="print the built-in demo site's configuration (what `run` uses without -c)"
+    )
+    demo.set_defaults(func=_cmd_config_demo)
     _decode.add_parser(commands)
     _simulate.add_parser(commands)
     _store_commands.add_parsers(commands)
@@ -119,6 +129,11 @@ def _cmd_config_example(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_config_demo(_args: argparse.Namespace) -> int:
+    print(DEMO_PATH.read_text(encoding="utf-8"), end="")
+    return 0
+
+
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     out: list[BaseException] = []
     for exc in group.exceptions:
@@ -126,27 +141,37 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``meterhub`` console script."""
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 (one return per exit code)
+    """Entry point of the ``meterhub`` console script (exit codes: see the README)."""
+    args = _parser().parse_args(argv)  # bad options: one line naming it, exit 2
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # a cut pipe shows here, not in the interpreter's shutdown
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except ConfigError as exc:
         print(f"meterhub: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except _store_commands.UsageError as exc:
+        print(f"meterhub: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except MeterhubError as exc:
         print(f"meterhub: error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except ExceptionGroup as group:  # our errors from inside the site's task groups
         ours, rest = group.split(MeterhubError)
         if rest is not None or ours is None:
             raise
-        for error in _leaves(ours):
+        leaves = _leaves(ours)
+        for error in leaves:
             kind = "configuration error" if isinstance(error, ConfigError) else "error"
             print(f"meterhub: {kind}: {error}", file=sys.stderr)
-        return 1
+        configuration = all(isinstance(error, ConfigError) for error in leaves)
+        return EXIT_CONFIG if configuration else EXIT_FAILED
     except KeyboardInterrupt:  # a signal before the site installed its own handlers
-        return 130
+        return EXIT_INTERRUPTED
     return code
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import sys
 import tty
@@ -14,8 +16,25 @@ from meterhub.adapters.simulator import SimulatedMeter, demo_key
 from meterhub.platform import ConfigError
 
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds (0 or more), got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number (0 or more), got {text!r}")
+    return int(text)
 
 
 def add_parser(commands: Any) -> None:  # noqa: ANN401 (argparse's private subparsers type)
@@ -32,8 +51,8 @@ def add_parser(commands: Any) -> None:  # noqa: ANN401 (argparse's private subpa
     sim.add_argument("--key", help="32 hex digits (default: the meter's demo key, "
                      "`meterhub simulate --show-key` prints it); 'none': unencrypted")  # fmt: skip
     sim.add_argument("--show-key", action="store_true", help="print the key and exit")
-    sim.add_argument("--interval", type=float, default=1.0, help="seconds between telegrams")
-    sim.add_argument("--count", type=int, default=0, help="stop after N telegrams (0: never)")
+    sim.add_argument("--interval", type=_seconds, default=1.0, help="seconds between telegrams")
+    sim.add_argument("--count", type=_count, default=0, help="stop after N telegrams (0: never)")
     sim.add_argument("--pv", action="store_true", help="a meter with a PV system (exports)")
     sim.add_argument("--seed", type=int, default=0)
     out = sim.add_mutually_exclusive_group()
@@ -107,6 +126,6 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         anyio.run(produce)
-    except (KeyboardInterrupt, BrokenPipeError):
+    except KeyboardInterrupt:  # how a user stops an endless simulation
         return 0
     return 0

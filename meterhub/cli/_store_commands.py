@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
@@ -15,11 +16,7 @@ from meterhub._meters import load_directory, load_profiles, pipeline_factory
 from meterhub.adapters.journal import Journal
 from meterhub.adapters.stores import ReadingRow, open_store, rows_from_reading
 from meterhub.model import Reading
-from meterhub.platform import ConfigError
 from meterhub.settings import Settings, load_settings
-
-if TYPE_CHECKING:
-    import argparse
 
 BATCH = 5000
 
@@ -52,10 +49,12 @@ def _site_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _time(text: str) -> datetime:
+    """An argparse type: argparse reports the error with the option's name and exits 2."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ConfigError("--from/--to", "", f"expected an ISO 8601 time, got {text!r}") from exc
+        msg = f"expected an ISO 8601 time such as 2026-11-01 or 2026-11-01T06:00Z, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from exc
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -80,12 +79,35 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    """Re-decode the chosen span into the store with a progress line on stderr."""
+    """Re-decode the chosen span into the store with a progress line on stderr.
+
+    Exits 2 for a span that can hold nothing (an unknown meter, ``--from`` not before
+    ``--to``), 1 when the journal has no frame in the span.
+
+    Raises:
+        UsageError: the span can hold nothing.
+    """
     settings = _settings(args)
-    done = anyio.run(_replay, settings, _Span(args.meter, args.start, args.end), args.overwrite)
+    if args.start is not None and args.end is not None and args.start >= args.end:
+        raise UsageError(f"--from {args.start.isoformat()} is not before --to "
+                         f"{args.end.isoformat()}: the span is empty")  # fmt: skip
+    configured = [meter.id for meter in settings.meters]
+    if args.meter is not None and args.meter not in configured:
+        raise UsageError(f"--meter {args.meter!r} is not a configured meter; configured: "
+                         + (", ".join(configured) or "none"))  # fmt: skip
+    span = _Span(args.meter, args.start, args.end)
+    done = anyio.run(_replay, settings, span, args.overwrite)
+    if done[0] == 0:
+        print(f"meterhub: no journaled frames in {span.describe()}; the journal holds "
+              f"{done[3]}", file=sys.stderr)  # fmt: skip
+        return 1
     outcome = "rows written" if args.overwrite else "rows new"
     print(f"replayed {done[0]} frames, {done[1]} readings decoded, {done[2]} {outcome}")
     return 0
+
+
+class UsageError(Exception):
+    """A command line that can never do anything: exit 2 with the message."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -94,8 +116,14 @@ class _Span:
     start: datetime | None
     end: datetime | None
 
+    def describe(self) -> str:
+        start = self.start.isoformat() if self.start else "the start"
+        end = self.end.isoformat() if self.end else "the end"
+        who = f"meter {self.meter}" if self.meter else "any meter"
+        return f"{start} .. {end} for {who}"
 
-async def _replay(settings: Settings, span: _Span, overwrite: bool) -> tuple[int, int, int]:
+
+async def _replay(settings: Settings, span: _Span, overwrite: bool) -> tuple[int, int, int, str]:
     profiles = load_profiles(settings)
     async with open_store(settings.store_url()) as store, Journal(
         Path(settings.data_dir) / "journal"
@@ -124,7 +152,17 @@ async def _replay(settings: Settings, span: _Span, overwrite: bool) -> tuple[int
         if rows:
             inserted += await store.write_readings(rows, overwrite=overwrite)
         progress.done(frames)
-    return frames, readings, inserted
+        held = "no frames" if frames else _journal_range(journal)
+    return frames, readings, inserted, held
+
+
+def _journal_range(journal: Journal) -> str:
+    """What the journal holds, for an empty span's error (reads its first record only)."""
+    first = next(iter(journal.read_span()), None)
+    if first is None:
+        return "no frames"
+    return (f"{journal.last_seq - first[0] + 1} frames received since "
+            f"{first[1].received_at.isoformat()}")
 
 
 class _Progress:

@@ -35,6 +35,7 @@ def write_config(tmp_path: Path, *, meters: int = 40, interval: float = 0.05,
                  store_url: str = "", writer_flush_s: float = 0.1) -> Path:  # fmt: skip
     """A site with many fast simulated Kaifa meters: about meters/interval telegrams/s."""
     lines = [f'data_dir = "{tmp_path / "data"}"', "[api]", f'listen = "127.0.0.1:{free_port()}"',
+             'auth = "open-on-loopback"',
              "[runtime]", "shutdown_timeout = 60",
              "[storage]", f'url = "{store_url}"', f"flush_interval_s = {writer_flush_s}",
              "[demo]", "heartbeat_interval = 3600"]  # fmt: skip

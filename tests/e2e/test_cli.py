@@ -77,3 +77,56 @@ def test_run_starts_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert " WARNING " not in log
     assert "Traceback" not in log
     assert data_dir.is_dir()
+
+
+def test_config_demo_prints_the_built_in_demo_that_checks_ok(tmp_path: Path) -> None:
+    demo = run("config", "demo")
+    assert demo.returncode == 0
+    settings = tomllib.loads(demo.stdout)
+    assert settings["api"]["auth"] == "open-on-loopback"
+    assert {m["id"] for m in settings["meters"]} >= {"kaifa-noe", "dsmr-p1"}
+    path = tmp_path / "demo.toml"
+    path.write_text(demo.stdout)
+    assert run("config", "check", str(path)).returncode == 0
+
+
+@pytest.mark.parametrize("command", [["simulate", "--count", "2000", "--interval", "0"],
+                                     ["decode", "--objects", "--key", "KEY", "CAPTURE"]])  # fmt: skip
+def test_output_cut_by_a_pipe_exits_quietly_with_141(tmp_path: Path, command: list[str]) -> None:
+    capture = tmp_path / "capture.hex"
+    capture.write_text(run("simulate", "--count", "300", "--interval", "0").stdout)
+    key = run("simulate", "--show-key").stdout.strip()
+    command = [{"CAPTURE": str(capture), "KEY": key}.get(arg, arg) for arg in command]
+    # a reader that stops at once: every write after that meets a closed pipe
+    producer = subprocess.Popen([*MHUB, *command],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert producer.stdout is not None
+    producer.stdout.read(100)
+    producer.stdout.close()
+    _, err = producer.communicate(timeout=60)
+    assert producer.returncode == 141
+    assert err == b""
+
+
+@pytest.mark.parametrize("options", [["--interval", "-1"], ["--interval", "nan"],
+                                     ["--count", "-3"], ["--count", "many"]])  # fmt: skip
+def test_bad_option_values_are_one_line_and_exit_2(options: list[str]) -> None:
+    result = run("simulate", *options)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith(f"meterhub simulate: error: argument {options[0]}")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_is_a_configuration_error_exit_2(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([*MHUB, "run", "--data-dir", str(tmp_path / "data"),
+                                 "--listen", f"127.0.0.1:{port}"],
+                                capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert f"configuration error: api.listen: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

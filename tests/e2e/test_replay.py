@@ -68,7 +68,36 @@ async def test_replay_span_by_time_and_meter(tmp_path: Path) -> None:
     out = replay(cfg, "--from", (T0 + timedelta(seconds=50)).isoformat(),
                  "--to", (T0 + timedelta(seconds=100)).isoformat())  # fmt: skip
     assert "replayed 10 frames, 10 readings decoded" in out
-    assert "replayed 0 frames" in replay(cfg, "--meter", "someone-else")
+    assert "replayed 10 frames" in replay(cfg, "--meter", "house", "--to",
+                                          (T0 + timedelta(seconds=50)).isoformat())  # fmt: skip
+
+
+def _refused(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "meterhub.cli", "replay", "-c", str(cfg), *args],
+                            capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) <= 3, result.stderr  # usage + one line
+    return result
+
+
+async def test_replay_refuses_what_can_never_replay_anything(tmp_path: Path) -> None:
+    await journal_frames(tmp_path, 3)
+    cfg = config(tmp_path, RIGHT)
+    later, t0 = (T0 + timedelta(hours=1)).isoformat(), T0.isoformat()
+    for args, code, says in [
+        (["--from", "yesterday"], 2, "argument --from: expected an ISO 8601 time"),
+        (["--to", "2026-13-01"], 2, "argument --to: expected an ISO 8601 time"),
+        (["--meter", "nope"], 2, "--meter 'nope' is not a configured meter; configured: house"),
+        (["--from", later, "--to", t0], 2, "is not before --to"),
+        (["--from", t0, "--to", t0], 2, "the span is empty"),
+        # a span the journal has nothing in: exit 1 naming the span and what it holds
+        (["--from", later], 1, (f"no journaled frames in {later} .. the end for any meter; "
+                                f"the journal holds 3 frames received since {t0}")),
+    ]:  # fmt: skip
+        result = _refused(cfg, *args)
+        assert result.returncode == code, (args, result.stderr)
+        assert says in result.stderr, (args, result.stderr)
 
 
 def test_replay_refuses_while_the_site_holds_the_journal(tmp_path: Path) -> None:

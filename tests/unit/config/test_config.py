@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import msgspec
 import pytest
 
 from meterhub.platform import ConfigError, Secret, load_config
-from meterhub.settings import EXAMPLE_PATH, Settings, load_settings
+from meterhub.settings import EXAMPLE_PATH, MeterConfig, Settings, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -36,10 +37,69 @@ def test_example_meters_block_is_valid_once_uncommented() -> None:
     block = text.split("# --- example meters ---\n")[1].split("# --- end of example meters")[0]
     uncommented = "\n".join(line.removeprefix("# ").removeprefix("#") for line in block.splitlines())
     settings = load_config(Settings, None, defaults=tomllib.loads(uncommented),
-                           environ={"KAIFA_1_KEY": "00112233445566778899AABBCCDDEEFF"})
+                           environ={"KAIFA_1_KEY": "00112233445566778899AABBCCDDEEFF",
+                                    "KAIFA_1_AK": "FFEEDDCCBBAA99887766554433221100"})  # fmt: skip
     settings.check("example")
     assert [m.id for m in settings.meters] == ["kaifa-1", "sim-1"]
     assert settings.meters[1].simulator.pv
+    # every key of a meter appears in one of the examples
+    shown = {key for meter in tomllib.loads(uncommented)["meters"] for key in meter}
+    assert shown == set(MeterConfig.__struct_fields__)
+
+
+ALERT = '[[alerts]]\nname = "r"\n'
+METER = '[[meters]]\nid = "m"\ntransport = "simulator"\n'
+
+
+@pytest.mark.parametrize(("text", "key", "reason"), [
+    (ALERT + 'kind = "above"\nmetric = "power_import_w"\n', "alerts.0.high",
+     "an 'above' rule needs high"),
+    (ALERT + 'kind = "below"\nmetric = "voltage_l1_v"\nhigh = 3.0\n', "alerts.0.low",
+     "a 'below' rule needs low"),
+    (ALERT + 'kind = "outside"\nmetric = "voltage_l1_v"\nlow = 1.0\n', "alerts.0.high",
+     "needs low and high"),
+    (ALERT + 'kind = "outside"\nmetric = "voltage_l1_v"\nlow = 253.0\nhigh = 207.0\n',
+     "alerts.0.low", "low (253) must be below high (207)"),
+    (ALERT + 'kind = "rate"\nmetric = "power_import_w"\n', "alerts.0.limit", "needs limit"),
+    (ALERT + 'kind = "rate"\nmetric = "power_import_w"\nlimit = -1.0\n', "alerts.0.limit",
+     "must be above 0"),
+    (ALERT + 'kind = "above"\nhigh = 3.0\n', "alerts.0.metric", "needs the metric"),
+    (ALERT + 'kind = "silent"\n' + ALERT + 'kind = "silent"\n', "alerts.1.name",
+     "duplicate rule name 'r'"),
+    (METER + "stale_after = 300.0\noffline_after = 120.0\n", "meters.0.stale_after",
+     "300 s is longer than offline_after (120 s)"),
+    ('[api]\nlisten = "0.0.0.0:8080"\nauth = "open-on-loopback"\n', "api.auth",
+     "'open-on-loopback' needs a loopback api.listen"),
+])  # fmt: skip
+def test_settings_that_can_never_work_name_the_key(
+    tmp_path: Path, text: str, key: str, reason: str
+) -> None:
+    path = write(tmp_path, f'data_dir = "{tmp_path / "data"}"\n' + text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert (info.value.key, info.value.source) == (key, str(path))
+    assert reason in info.value.reason
+
+
+def test_a_data_dir_that_cannot_be_created_is_refused(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    for data_dir, reason in [(blocker, "exists and is not a folder"),
+                             (blocker / "sub" / "data", "is not a writable folder"),
+                             (locked / "data", "is not a writable folder")]:  # fmt: skip
+        if reason.endswith("writable folder") and os.geteuid() == 0 and "locked" in str(data_dir):
+            continue  # root may write anywhere: only the file parent is unwritable for root
+        path = write(tmp_path, f'data_dir = "{data_dir}"\n')
+        with pytest.raises(ConfigError) as info:
+            load_settings(path)
+        assert info.value.key == "data_dir"
+        assert reason in info.value.reason
+    # a folder that does not exist yet but can be made passes, and is not made by the check
+    fine = tmp_path / "new" / "data"
+    load_settings(write(tmp_path, f'data_dir = "{fine}"\n'))
+    assert not fine.exists()
 
 
 @pytest.mark.parametrize(
@@ -109,8 +169,11 @@ def test_bad_environment_override_names_the_variable(tmp_path: Path) -> None:
 
 
 def test_command_line_overrides_name_the_flag() -> None:
-    settings = load_settings(None, {"api.listen": ("--listen", "0.0.0.0:8081")})
+    settings = load_settings(None, {"api.listen": ("--listen", "127.0.0.1:8081")})
     assert settings.api.port == 8081
+    # the demo needs no key, so it stays on this machine
+    with pytest.raises(ConfigError, match=r"api\.auth: 'open-on-loopback' needs a loopback"):
+        load_settings(None, {"api.listen": ("--listen", "0.0.0.0:8081")})
     with pytest.raises(ConfigError, match=r"--listen: api\.listen"):
         load_settings(None, {"api.listen": ("--listen", "nowhere")})
 
