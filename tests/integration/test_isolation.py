@@ -56,7 +56,7 @@ def free_port() -> int:
 def settings(tmp_path: Path) -> Settings:
     return msgspec.convert({
         "data_dir": str(tmp_path / "data"),
-        "api": {"listen": f"127.0.0.1:{free_port()}"},
+        "api": {"listen": f"127.0.0.1:{free_port()}", "auth": "open-on-loopback"},
         "logging": {"level": "WARNING"},
         "runtime": {"restart": {"max_restarts": 3, "within_seconds": 10,
                                 "retry_failed_after_s": 3, "retry_failed_max_s": 6}},
