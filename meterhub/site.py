@@ -193,6 +193,10 @@ class Site:
         """The meters the configuration file owns (the API may not edit them)."""
         return frozenset(meter.id for meter in self.settings.meters)
 
+    def trend_windows(self) -> list[int]:
+        """The trend window lengths (seconds) of ``[pipeline] trend_windows_s``."""
+        return sorted(set(self.settings.pipeline.trend_windows_s))
+
     async def alert_command(self, alert_id: str, action: Literal["acknowledge", "resolve"]) -> bool:
         """Ask the alerter to change an alert's state.
 

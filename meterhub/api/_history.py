@@ -229,6 +229,13 @@ async def trends(
     await _known(view, meter_list, metric_list, metric_param="metrics")
     rows = await view.store.query_trends(meters=meter_list, metrics=metric_list,
                                          window_s=window_s, start=start_, end=end_)  # fmt: skip
+    windows = view.trend_windows()
+    # rows of a window no longer configured are still served; none at all needs a reason
+    if not rows and window_s not in windows:
+        kept = ", ".join(f"{w} s" for w in windows) or "none"
+        raise ApiProblem(404, f"window_s: this site keeps no {window_s} s trend windows; it "
+                         f"keeps {kept} ([pipeline] trend_windows_s)",
+                         param=("query", "window_s"))  # fmt: skip
     return TrendsOut(items=rows[:limit])
 
 

@@ -41,6 +41,10 @@ class SiteView(Protocol):
         """The devices the site's file owns: the API refuses to edit them."""
         ...
 
+    def trend_windows(self) -> list[int]:
+        """The trend window lengths (seconds) the site computes."""
+        ...
+
     def actor_status(self) -> list[ActorStatus]:
         """Every actor's state, mailbox depth, counters and last error."""
         ...

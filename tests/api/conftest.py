@@ -67,6 +67,9 @@ class FakeSite:
     def configured_ids(self) -> frozenset[str]:
         return frozenset(self.configured)
 
+    def trend_windows(self) -> list[int]:
+        return [60, 900]
+
     def actor_status(self) -> list[ActorStatus]:
         if self.crash is not None:
             raise self.crash

@@ -63,6 +63,7 @@ async def test_every_csv_answer_names_its_charset_once(
     ("/api/v1/trends", {"meters": "nope"}, 404, "meters", "m1"),
     ("/api/v1/trends", {"metrics": "nope"}, 404, "metrics", "power_import_w"),
     ("/api/v1/trends", {"limit": "0"}, 400, "limit", "limit"),
+    ("/api/v1/trends", {"window_s": "300"}, 404, "window_s", "it keeps 60 s, 900 s"),
     ("/api/v1/trends", {"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
      400, "end", "start"),
 ])  # fmt: skip
