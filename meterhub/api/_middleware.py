@@ -15,6 +15,7 @@ from litestar.exceptions import HTTPException, WebSocketException
 from litestar.middleware import ASGIMiddleware
 
 from meterhub.api._problems import PROBLEM_JSON, ApiProblem, problem_body
+from meterhub.api._request_rules import UNSAFE_METHODS
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -70,7 +71,7 @@ class ApiMiddleware(ASGIMiddleware):
         try:
             self.rules.check(scope)
             self.gate.admit(scope)
-            if scope["method"] in self.rules.UNSAFE_METHODS:
+            if scope["method"] in UNSAFE_METHODS:
                 self.rules.check_body_type(scope)
             await next_app(scope, receive, sending)
         except Exception as exc:

@@ -63,8 +63,6 @@ class RequestRules:
         self.allowed_hosts = frozenset(h.lower().rstrip(".") for h in allowed_hosts)
         self.cors_origins = frozenset(o.rstrip("/") for o in cors_origins)
 
-    UNSAFE_METHODS = UNSAFE_METHODS
-
     def check(self, scope: Scope) -> None:
         """Refuse a foreign ``Host``, or a write or WebSocket from a foreign ``Origin``.
 
