@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from meterhub.actors._alert_rules import AlertEngine
     from meterhub.actors._consumption import ConsumptionTracker
     from meterhub.actors._counters import Counters
-    from meterhub.actors._rebuild import ReadingSource
     from meterhub.actors._trends import TrendTracker
+    from meterhub.adapters.stores import Store
 
 TARIFF_TOTALS: dict[str, tuple[str, ...]] = {
     "energy_import_wh": ("energy_import_t1_wh", "energy_import_t2_wh"),
@@ -53,7 +53,7 @@ class AggregatorActor(BatchActor[Reading]):
         trends: TrendTracker,
         consumption: ConsumptionTracker,
         counters: Counters,
-        store: ReadingSource | None = None,
+        store: Store | None = None,
     ) -> None:
         self._trends = trends
         self._consumption = consumption
@@ -68,7 +68,7 @@ class AggregatorActor(BatchActor[Reading]):
         if self._store is not None:
             await self._rebuild(self._store)
 
-    async def _rebuild(self, store: ReadingSource) -> None:
+    async def _rebuild(self, store: Store) -> None:
         trends, consumption = self._trends, self._consumption
         for meter_id, last in (await newest_per_meter(store)).items():
             start, open_interval = lookback(last, trends.windows_s, consumption.interval_s)

@@ -11,37 +11,16 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from meterhub.adapters.stores import PageKey, ReadingRow
+    from meterhub.adapters.stores import PageKey, ReadingRow, Store
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PAGE = 10_000
 _US = timedelta(microseconds=1)
-
-
-class ReadingSource(Protocol):
-    """What the rebuild reads of the store."""
-
-    async def latest(self, meters: list[str] | None = None) -> list[ReadingRow]:
-        """The newest row per meter and metric."""
-        ...
-
-    async def query_readings(
-        self,
-        *,
-        meters: list[str] | None,
-        metrics: list[str] | None,
-        start: datetime,
-        end: datetime,
-        limit: int,
-        after: PageKey | None = None,
-    ) -> list[ReadingRow]:
-        """Rows with ``start <= ts < end`` ordered by (ts, meter_id, metric)."""
-        ...
 
 
 def lookback(
@@ -64,7 +43,7 @@ def _at(seconds: float) -> datetime:
     return _EPOCH + timedelta(seconds=seconds)
 
 
-async def newest_per_meter(source: ReadingSource) -> dict[str, datetime]:
+async def newest_per_meter(source: Store) -> dict[str, datetime]:
     """Each meter's newest stored reading time."""
     newest: dict[str, datetime] = {}
     for row in await source.latest():
@@ -74,7 +53,7 @@ async def newest_per_meter(source: ReadingSource) -> dict[str, datetime]:
 
 
 async def stored_readings(
-    source: ReadingSource, meter_id: str, start: datetime, last: datetime
+    source: Store, meter_id: str, start: datetime, last: datetime
 ) -> list[tuple[datetime, dict[str, float], bool]]:
     """A meter's readings in ``[start, last]`` as (ts, values, invalid), in time order."""
     rows: list[ReadingRow] = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from meterhub.platform import ActorSpec, BatchActor, Secret
 from meterhub.settings import Settings
 from meterhub.site import Site
 from meterhub.topics import READINGS
+from tests.e2e.site_process import free_port
 
 METERS = 30
 INTERVAL = 0.1  # each meter: 10 telegrams a second, 300 for the site
@@ -47,12 +47,6 @@ class BrokenStage(BatchActor[Reading]):
             raise RuntimeError(f"stage bug on {messages[0].meter_id}")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def settings(tmp_path: Path) -> Settings:
     return msgspec.convert({
         "data_dir": str(tmp_path / "data"),
@@ -71,9 +65,10 @@ async def test_a_stage_that_raises_on_everything_does_not_slow_ingest(tmp_path: 
     transports = {f"m{i}": (lambda i=i: ticking(i)) for i in range(METERS)}
     stage = ActorSpec("broken-stage", BrokenStage, mailbox_capacity=4096)
     offered = METERS / INTERVAL
-    async with Site(config, transports, stages=[stage]) as site, httpx.AsyncClient(
-        base_url=f"http://{config.api.listen}"
-    ) as http:
+    async with (
+        Site(config, transports, stages=[stage]) as site,
+        httpx.AsyncClient(base_url=f"http://{config.api.listen}") as http,
+    ):
         committed: list[tuple[float, int]] = []
         seen_failed = False
         started = time.monotonic()

@@ -6,7 +6,6 @@ stops in the middle of a trend window and a consumption interval and starts agai
 
 from __future__ import annotations
 
-import socket
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Self
@@ -19,6 +18,7 @@ from meterhub.adapters.simulator import SimulatedMeter
 from meterhub.adapters.stores import open_store
 from meterhub.settings import Settings
 from meterhub.site import Site
+from tests.e2e.site_process import free_port
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -62,12 +62,6 @@ class Telegrams:
         await anyio.sleep(0.005)
         self.sent += 1
         return self.meter.telegram(T0 + timedelta(seconds=STEP_S * step))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def settings(tmp_path: Path) -> Settings:

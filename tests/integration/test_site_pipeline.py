@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Self
@@ -17,6 +16,7 @@ from meterhub.platform import Mailbox, MailboxPolicy, Secret
 from meterhub.settings import Settings
 from meterhub.site import Site
 from meterhub.topics import READINGS
+from tests.e2e.site_process import free_port
 
 T0 = datetime(2026, 4, 1, 8, tzinfo=UTC)
 KEY = "00112233445566778899AABBCCDDEEFF"
@@ -46,12 +46,6 @@ class FastForward:
         await anyio.sleep(0.01)
         self.sent += 1
         return self.meter.telegram(T0 + timedelta(seconds=30 * self.sent))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def settings(tmp_path: Path) -> Settings:
