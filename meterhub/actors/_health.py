@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from meterhub.model import MeterState, MeterStatus
 
 _log = logging.getLogger(__name__)
-_KEY_REASONS = frozenset({"wrong_key", "auth_tag"})
+_KEY_REASONS = frozenset({"no_key", "wrong_key", "auth_tag"})
 
 
 class MeterHealth:

@@ -125,8 +125,8 @@ def unwrap(
     plaintext, because counter mode decrypts any key into *something*.
 
     Raises:
-        DecodeError: ``truncated``, ``malformed``, ``unsupported``, ``wrong_key``
-            (no or unusable key) or ``auth_tag``.
+        DecodeError: ``truncated``, ``malformed``, ``unsupported``, ``no_key``,
+            ``wrong_key`` (an unusable key) or ``auth_tag``.
     """
     title, content = _split_header(apdu)
     sc = content[0]
@@ -146,8 +146,9 @@ def unwrap(
     verify = authenticated and auth_key is not None and not ek_only
     if key is None and (encrypted or verify):
         raise DecodeError(
-            "wrong_key",
-            f"telegram from system title {title.hex().upper()} is encrypted but no key is set",
+            "no_key",
+            f"telegram from system title {title.hex().upper()} is encrypted but no key is "
+            "set for this meter: add its key (32 hex digits from the grid operator)",
         )
     if len(title) != _TITLE_LEN or (key is not None and len(key) not in _KEY_LENGTHS):
         raise DecodeError("wrong_key", "the key must be 16 bytes and the system title 8 bytes")

@@ -6,11 +6,14 @@ from typing import Literal
 
 from meterhub.platform._errors import MeterhubError
 
-DecodeReason = Literal["checksum", "truncated", "wrong_key", "auth_tag", "unsupported", "malformed"]
-"""Why a telegram was rejected; this is the contract callers branch on."""
+DecodeReason = Literal[
+    "checksum", "truncated", "no_key", "wrong_key", "auth_tag", "unsupported", "malformed"
+]
+"""Why a telegram was rejected; this is the contract callers branch on (the table of
+reasons and when each applies is in ``docs/meters.md``)."""
 
 _REASONS: frozenset[str] = frozenset(
-    ("checksum", "truncated", "wrong_key", "auth_tag", "unsupported", "malformed")
+    ("checksum", "truncated", "no_key", "wrong_key", "auth_tag", "unsupported", "malformed")
 )
 
 
@@ -21,15 +24,24 @@ class DecodeError(MeterhubError):
     never hides the good frames around it; the one-shot helpers raise them.
 
     Attributes:
-        reason: one of ``checksum``, ``truncated``, ``wrong_key``, ``auth_tag``,
-            ``unsupported``, ``malformed``.
+        reason: one of ``checksum``, ``truncated``, ``no_key``, ``wrong_key``,
+            ``auth_tag``, ``unsupported``, ``malformed``.
         detail: what went wrong, in words a user can act on.
         offset: byte offset where the problem was found (always set for
-            ``malformed``); relative to the stream for framing errors and to the
-            APDU for payload errors.
+            ``malformed`` and for skipped bytes); relative to the stream for framing
+            errors and to the APDU for payload errors.
+        data: for a framer's rejection, the exact stream bytes it skipped (starting at
+            ``offset``), so they can be journaled and framed again after a fix;
+            ``None`` for errors about a payload that was already cut out.
     """
 
-    def __init__(self, reason: DecodeReason, detail: str, offset: int | None = None) -> None:
+    def __init__(
+        self,
+        reason: DecodeReason,
+        detail: str,
+        offset: int | None = None,
+        data: bytes | None = None,
+    ) -> None:
         if reason not in _REASONS:
             msg = f"unknown decode reason {reason!r}"
             raise ValueError(msg)
@@ -39,18 +51,28 @@ class DecodeError(MeterhubError):
         self.reason: DecodeReason = reason
         self.detail = detail
         self.offset = offset
+        self.data = data
         where = f" (at byte {offset})" if offset is not None else ""
         super().__init__(f"{reason}: {detail}{where}")
 
-    def __reduce__(self) -> tuple[type[DecodeError], tuple[DecodeReason, str, int | None]]:
-        return (type(self), (self.reason, self.detail, self.offset))
+    def __reduce__(
+        self,
+    ) -> tuple[type[DecodeError], tuple[DecodeReason, str, int | None, bytes | None]]:
+        return (type(self), (self.reason, self.detail, self.offset, self.data))
 
     def to_dict(self) -> dict[str, str | int | None]:
-        """Return the error as a JSON-ready mapping."""
-        return {"reason": self.reason, "detail": self.detail, "offset": self.offset}
+        """Return the error as a JSON-ready mapping (skipped bytes as their count)."""
+        found: dict[str, str | int | None] = {
+            "reason": self.reason,
+            "detail": self.detail,
+            "offset": self.offset,
+        }
+        if self.data is not None:
+            found["skipped_bytes"] = len(self.data)
+        return found
 
     def shifted(self, delta: int) -> DecodeError:
         """Return a copy whose offset is moved by ``delta`` bytes (for nested payloads)."""
         if self.offset is None:
             return self
-        return DecodeError(self.reason, self.detail, self.offset + delta)
+        return DecodeError(self.reason, self.detail, self.offset + delta, self.data)

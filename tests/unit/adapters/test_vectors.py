@@ -140,10 +140,10 @@ def test_wrong_key_reports_wrong_key_not_malformed() -> None:
     assert [r.reason for r in results if isinstance(r, DecodeError)] == ["wrong_key"]
 
 
-def test_encrypted_telegram_without_key_is_wrong_key() -> None:
+def test_encrypted_telegram_without_key_is_no_key() -> None:
     vector = next(v for v in DLMS if v["id"] == "mbus_netznoe_doc_kaifa_ma309m")
     results = list(iter_decode(stream(vector)))
     assert len(results) == 1
     assert isinstance(results[0], DecodeError)
-    assert results[0].reason == "wrong_key"
+    assert results[0].reason == "no_key"
     assert "no key" in results[0].detail
