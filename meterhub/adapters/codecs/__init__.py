@@ -17,7 +17,7 @@ from meterhub.adapters.codecs._detect import Format, detect_format, parse_captur
 from meterhub.adapters.codecs._dlms import decode_apdu
 from meterhub.adapters.codecs._dsmr import decode_dsmr
 from meterhub.adapters.codecs._dsmr_framer import DsmrFramer
-from meterhub.adapters.codecs._errors import DecodeError, DecodeReason
+from meterhub.adapters.codecs._errors import DECODE_REASONS, DecodeError, DecodeReason
 from meterhub.adapters.codecs._hdlc import HdlcFramer
 from meterhub.adapters.codecs._mbus import MbusFramer
 from meterhub.adapters.codecs._profiles import (
@@ -31,6 +31,7 @@ from meterhub.adapters.codecs._profiles import (
 from meterhub.adapters.codecs._telegram import CosemObject, Telegram, TelegramFormat
 
 __all__ = [
+    "DECODE_REASONS",
     "CosemObject",
     "DecodeError",
     "DecodeReason",

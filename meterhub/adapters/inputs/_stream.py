@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from meterhub.adapters.codecs import DecodeError
 from meterhub.adapters.transports import TransportError
-from meterhub.model import RawFrame
+from meterhub.model import RawFrame, Rejection
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,15 +66,25 @@ class StreamInput:
                     received_at = datetime.now(UTC)
                     sink.heard(meter_id)
                     for item in framer.frame(data):
-                        if isinstance(item, DecodeError):
-                            sink.rejected(meter_id, item)
-                            continue
-                        await sink.deliver(RawFrame(
-                            meter_id=meter_id, transport=self._transport_name,
-                            received_at=received_at, payload=item, format=framer.format,
-                        ))  # fmt: skip
+                        await self._pass_on(sink, item, received_at, framer.format)
         except TransportError:
             # a torn telegram must not join the next connection's bytes
             for error in framer.reset_framing():
-                sink.rejected(meter_id, error)
+                await self._pass_on(sink, error, datetime.now(UTC), framer.format)
             raise
+
+    async def _pass_on(
+        self, sink: FrameSink, item: bytes | DecodeError, received_at: datetime, fmt: str | None
+    ) -> None:
+        """Deliver a frame, or the bytes the framer skipped (journaled as rejected)."""
+        if isinstance(item, DecodeError) and item.data is None:
+            sink.rejected(self.meter_id, item)
+            return
+        rejected = None
+        if isinstance(item, DecodeError):
+            rejected = Rejection(reason=item.reason, detail=item.detail, offset=item.offset)
+            item = item.data or b""
+        await sink.deliver(RawFrame(
+            meter_id=self.meter_id, transport=self._transport_name, received_at=received_at,
+            payload=item, format=fmt, rejected=rejected,
+        ))  # fmt: skip
