@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from meterhub.adapters.codecs import MeterDecoder
+    from meterhub.adapters.inputs._capture import CaptureFile
     from meterhub.adapters.inputs._contract import FrameSink
     from meterhub.adapters.transports import Transport
 
@@ -26,6 +27,7 @@ class StreamInput:
         make_framer: the framing state for each connection (``MeterDecoder.frame``
             with its format, or auto-detection); only its framing is used here.
         transport_name: recorded with every frame (``serial``, ``simulator``).
+        capture: where to keep a copy of the raw stream (``capture = true``), if anywhere.
     """
 
     def __init__(
@@ -34,11 +36,13 @@ class StreamInput:
         open_transport: Callable[[], Transport],
         make_framer: Callable[[], MeterDecoder],
         transport_name: str,
+        capture: CaptureFile | None = None,
     ) -> None:
         self.meter_id = meter_id
         self._open = open_transport
         self._make_framer = make_framer
         self._transport_name = transport_name
+        self._capture = capture
 
     @property
     def name(self) -> str:
@@ -65,6 +69,8 @@ class StreamInput:
                     data = await transport.read()
                     received_at = datetime.now(UTC)
                     sink.heard(meter_id)
+                    if self._capture is not None:
+                        self._capture.write(data, received_at)
                     for item in framer.frame(data):
                         await self._pass_on(sink, item, received_at, framer.format)
         except TransportError:
