@@ -29,8 +29,8 @@ def positional_list(energy: int, power: int) -> bytes:
     """A push list without OBIS codes that no built-in profile describes."""
     body = (
         b"\x02\x05"
-        + b"\x0a\x0890000001"  # visible-string: the meter number
-        + b"\x06" + struct.pack(">I", energy)  # double-long-unsigned
+         b"\x0a\x0890000001"  # visible-string: the meter number
+         b"\x06" + struct.pack(">I", energy)  # double-long-unsigned
         + b"\x06" + struct.pack(">I", 0)
         + b"\x12" + struct.pack(">H", power)  # long-unsigned
         + b"\x12" + struct.pack(">H", 2301)
