@@ -9,6 +9,7 @@ positional lists, ``[profile.obis]`` entries for {OBIS, value} lists that send n
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -54,6 +55,16 @@ _TITLE_MAKER = 3  # the system title starts with the maker's 3-letter FLAG id
 # A register this high in W would be a 100 kW household: it is an energy in Wh.
 _COUNTER_FLOOR = 100_000
 _PHASES = 3
+_INSTANT = 7  # OBIS value group D: instantaneous value
+_INTEGRAL = 8  # time integral 1: an energy register
+# IEC 62056-6-1 §7.5.2 value group C: phase-wise quantities (21.. L1, 41.. L2, 61.. L3).
+_PHASE_OF = {21: 1, 41: 2, 61: 3, 22: 1, 42: 2, 62: 3}
+_INSTANT_NAMES: dict[int, tuple[str, str | None]] = {
+    32: ("voltage_l1_v", "V"), 52: ("voltage_l2_v", "V"), 72: ("voltage_l3_v", "V"),
+    31: ("current_l1_a", "A"), 51: ("current_l2_a", "A"), 71: ("current_l3_a", "A"),
+    13: ("power_factor", None), 33: ("power_factor_l1", None),
+    53: ("power_factor_l2", None), 73: ("power_factor_l3", None), 14: ("frequency_hz", "Hz"),
+}  # fmt: skip
 _ENERGIES = ("energy_import_wh", "energy_export_wh",
              "reactive_energy_import_varh", "reactive_energy_export_varh")  # fmt: skip
 _POWERS = ("power_import_w", "power_export_w",
@@ -84,11 +95,19 @@ class _Line(NamedTuple):
     key: str = ""
 
 
+class _Known(NamedTuple):
+    """What the built-in profiles already name: the registry, its OBIS table, name -> code."""
+
+    registry: ProfileRegistry
+    table: ObisTable
+    codes: dict[str, str]
+
+
 class _List(NamedTuple):
     """The telegrams of one list: what tells it apart and its slots."""
 
     title: bytes | None
-    count: int | None
+    elements: int | None
     first: AxdrValue
     slots: list[_Slot]
     positional: bool
@@ -125,7 +144,7 @@ def draft_profiles(
     known = registry if registry is not None else default_registry()
     lists = _lists(_notifications(data, fmt, key, auth_key, ek_only=ek_only))
     table = known.table(None)
-    codes = {d.name: obis_text(code) for code, d in reversed(table.items())}
+    names = _Known(known, table, {d.name: obis_text(c) for c, d in reversed(table.items())})
     out = [
         f"# Draft profile from {_comment(source)}, written by `meterhub profile draft`.",
         "# Every name, scaler and unit marked `# confirm` is a guess from the A-XDR type,",
@@ -133,7 +152,7 @@ def draft_profiles(
     ]
     for found in lists:
         chosen = _name(found, name, several=len(lists) > 1)
-        out += ["", *_profile(found, chosen, source, known, table, codes)]
+        out += ["", *_profile(found, chosen, source, names)]
     return "\n".join(out) + "\n"
 
 
@@ -251,7 +270,7 @@ def _list_id(first: AxdrValue) -> str | None:
 
 
 def _name(found: _List, name: str | None, *, several: bool) -> str:
-    suffix = str(found.count) if found.count is not None else "1"
+    suffix = str(found.elements) if found.elements is not None else "1"
     if name is not None:
         return f"{name}_{suffix}" if several else name
     maker = found.title[:_TITLE_MAKER] if found.title else b""
@@ -262,27 +281,20 @@ def _name(found: _List, name: str | None, *, several: bool) -> str:
     return f"{stem.lower()}_{suffix}"
 
 
-def _profile(
-    found: _List,
-    name: str,
-    source: str,
-    registry: ProfileRegistry,
-    table: ObisTable,
-    codes: dict[str, str],
-) -> list[str]:
+def _profile(found: _List, name: str, source: str, known: _Known) -> list[str]:
     count = f"{found.telegrams} telegram{'s' if found.telegrams > 1 else ''}"
     out = ["[[profile]]", f"name = {_toml(name)}",
            f"description = {_toml(f'Draft from {source} ({count}): confirm before use')}",
            f"match = {_inline(_match(found))}"]  # fmt: skip
-    builtin = registry.select("dlms", found.title, found.count, found.first)
+    builtin = known.registry.select("dlms", found.title, found.elements, found.first)
     if builtin is not None:
         out.insert(0, f"# note: the built-in profile {builtin.name!r} already matches this list")
     if found.positional:
         out.append("layout = [")
-        for line in _positional(found.slots, codes):
+        for line in _positional(found.slots, known.codes):
             out += [f"  # {line.comment}", f"  {_inline(line.fields)},{_confirm(line)}"]
         return [*out, "]"]
-    lines = _obis(found.slots, table)
+    lines = _obis(found.slots, known.table)
     out.append("")
     out.append("[profile.obis]")
     for line in lines:
@@ -299,8 +311,8 @@ def _match(found: _List) -> dict[str, str | int | bool]:
     maker = found.title[:_TITLE_MAKER].decode("latin-1") if found.title else None
     # OBIS lists are named by code, so one table serves every list of the maker; a
     # positional list is told apart by its length, as the built-ins are.
-    if found.count is not None and (found.positional or not (list_id or maker)):
-        match["element_count"] = found.count
+    if found.elements is not None and (found.positional or not (list_id or maker)):
+        match["element_count"] = found.elements
     if list_id is not None:
         match["first_value_prefix"] = list_id
     if maker is not None and maker.isascii() and maker.isprintable():
@@ -392,7 +404,7 @@ def _guess_numbers(slots: list[_Slot], guesses: Guesses) -> None:
         if volts:
             break
     for phase, index in enumerate(volts, 1):
-        scaler = next((s for s in map(_volt_scaler, (slots[i] for i in volts)) if s is not None))
+        scaler = next(s for s in map(_volt_scaler, (slots[i] for i in volts)) if s is not None)
         guesses[index] = {"name": f"voltage_l{phase}_v", "unit": "V", "scaler": scaler}
     amps = _currents(slots, guesses, volts)
     clock = next((i for i, g in guesses.items() if g.get("name") == "clock"), len(slots))
@@ -437,9 +449,9 @@ def _counters(slots: list[_Slot], run: list[int], *, after_clock: bool) -> int:
     prefix = 0
     grows = False
     for index in run[: len(_ENERGIES)]:
-        values = slots[index].values
+        values = [v for v in slots[index].values if isinstance(v, int)]
         if slots[index].tag not in _COUNTER_TYPES or any(
-            b < a for a, b in zip(values, values[1:], strict=False)  # type: ignore[operator]
+            b < a for a, b in itertools.pairwise(values)
         ):
             break
         grows = grows or len(set(values)) > 1
@@ -463,8 +475,10 @@ def _current_scaler(named: dict[str, tuple[AxdrValue, str | int | bool]]) -> int
         scaler = named.get(f"voltage_l{phase}_v", (0, 0))[1]
         return raw(f"voltage_l{phase}_v") * 10.0 ** int(scaler)
 
-    apparent = math.hypot(raw("power_import_w") + raw("power_export_w"),
-                          raw("reactive_power_import_var") + raw("reactive_power_export_var"))  # fmt: skip
+    active = raw("power_import_w") + raw("power_export_w")
+    apparent = math.hypot(
+        active, raw("reactive_power_import_var") + raw("reactive_power_export_var")
+    )
     load = sum(volts(p) * raw(f"current_l{p}_a") for p in range(1, _PHASES + 1))
     if apparent <= 0 or load <= 0:
         return -2  # 0.01 A: the usual current resolution of these lists
@@ -496,40 +510,52 @@ def _obis(slots: list[_Slot], table: ObisTable) -> list[_Line]:
 
 
 def _obis_guess(slot: _Slot, known: str | None) -> dict[str, str | int | bool]:
-    """Guess name and scaling from OBIS value groups C and D (IEC 62056-6-1 §7.5)."""
+    """Guess name and scaling from OBIS value groups C, D and E (IEC 62056-6-1 §7.5)."""
     assert slot.obis is not None  # noqa: S101 - only OBIS slots reach here
     value = slot.values[0]
     if type(value) is bytes and cosem_datetime(value) is not None:
         return {} if known else {"name": "clock"}
-    if slot.tag not in _NUMBERS:
-        return {}
     c, d, e = slot.obis[2], slot.obis[3], slot.obis[4]
-    phase = {21: 1, 41: 2, 61: 3, 22: 1, 42: 2, 62: 3, 31: 1, 51: 2, 71: 3,
-             32: 1, 52: 2, 72: 3, 33: 1, 53: 2, 73: 3}.get(c)  # fmt: skip
-    peak = max(abs(v) for v in slot.values if isinstance(v, int | float))
-    if c in (32, 52, 72) and d == 7:  # noqa: PLR2004
-        return {"name": known or f"voltage_l{phase}_v", "unit": "V",
-                "scaler": _volt_scaler(slot) or 0}  # fmt: skip
-    if c in (31, 51, 71) and d == 7:  # noqa: PLR2004
-        return {"name": known or f"current_l{phase}_a", "unit": "A", "scaler": -2}
-    if c in (13, 33, 53, 73) and d == 7:  # noqa: PLR2004
-        scaler = 0 if peak <= 1 else -2 if peak <= 100 else -3  # noqa: PLR2004
-        return {"name": known or f"power_factor{f'_l{phase}' if phase else ''}", "scaler": scaler}
-    if c == 14 and d == 7:  # noqa: PLR2004 - frequency, about 50 Hz
-        scaler = -round(math.log10(peak / 50)) if peak else 0
-        return {"name": known or "frequency_hz", "unit": "Hz", "scaler": scaler}
-    if 1 <= c <= len(_ENERGIES) and d in (7, 8):  # noqa: PLR2004 - +A -A +R -R, tariff E
-        base = (_ENERGIES if d == 8 else _POWERS)[c - 1]  # noqa: PLR2004
+    if slot.tag not in _NUMBERS or d not in (_INSTANT, _INTEGRAL):
+        return {}
+    if d == _INTEGRAL:
+        fields = _register(c, e)
+    elif c in _INSTANT_NAMES:
+        name, unit = _INSTANT_NAMES[c]
+        fields = {"name": name, "unit": unit} if unit else {"name": name}
+        fields["scaler"] = _instant_scaler(unit, slot)
+    else:
+        fields = _register(c, e, instant=True)
+    if fields and known:
+        fields["name"] = known
+    return fields
+
+
+def _register(c: int, e: int, *, instant: bool = False) -> dict[str, str | int | bool]:
+    """Name +A -A +R -R (C 1-4, tariff E) and per-phase energies; ``instant``: powers."""
+    phase = _PHASE_OF.get(c)
+    if 1 <= c <= len(_ENERGIES):
+        base = (_POWERS if instant else _ENERGIES)[c - 1]
         stem, unit = base.rsplit("_", 1)
-        fields: dict[str, str | int | bool] = {
-            "name": known or (f"{stem}_t{e}_{unit}" if e else base), "unit": _UNITS[unit],
-            "scaler": 0}  # fmt: skip
-        return {**fields, "counter": True} if d == 8 else fields  # noqa: PLR2004
-    if c in (21, 41, 61, 22, 42, 62) and d == 8 and e == 0:  # noqa: PLR2004
-        direction = "import" if c % 20 == 1 else "export"
-        return {"name": known or f"energy_{direction}_l{phase}_wh", "unit": "Wh",
-                "scaler": 0, "counter": True}  # fmt: skip
-    return {}
+        name = f"{stem}_t{e}_{unit}" if e else base
+    elif phase is not None and not instant and e == 0:
+        unit = "wh"
+        name = f"energy_{'import' if c % 20 == 1 else 'export'}_l{phase}_wh"
+    else:
+        return {}
+    fields: dict[str, str | int | bool] = {"name": name, "unit": _UNITS[unit], "scaler": 0}
+    return fields if instant else {**fields, "counter": True}
+
+
+def _instant_scaler(unit: str | None, slot: _Slot) -> int:
+    peak = max(abs(v) for v in slot.values if isinstance(v, int | float))
+    if unit == "V":
+        return _volt_scaler(slot) or 0
+    if unit == "A":
+        return -2  # refined by the power fit
+    if unit == "Hz":
+        return -round(math.log10(peak / 50)) if peak else 0  # about 50 Hz
+    return 0 if peak <= 1 else -2 if peak <= 100 else -3  # noqa: PLR2004 - power factor
 
 
 def _described(slot: _Slot) -> str:
