@@ -60,6 +60,7 @@ def run_draft(args: argparse.Namespace) -> int:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(output), "", f"cannot write the profile: {exc.strerror}") from exc
+    keys = " --key KEY" if key else ""  # never echo the key itself
     print(f"wrote {output}; confirm every `# confirm` line, then: "
-          f"meterhub decode --profile {output} {args.file}", file=sys.stderr)  # fmt: skip
+          f"meterhub decode --profile {output}{keys} {args.file}", file=sys.stderr)  # fmt: skip
     return 0
