@@ -277,9 +277,7 @@ class ProfileRegistry:
             if match is None or match.first_value_prefix is None:
                 continue
             # The first element varies, so its type is not held against it either.
-            others = msgspec.structs.replace(
-                match, first_value_prefix=None, first_value_type=None
-            )
+            others = msgspec.structs.replace(match, first_value_prefix=None, first_value_type=None)
             if _matches(others, payload, system_title, count, None):
                 found.append(match.first_value_prefix)
         return tuple(found)
