@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from meterhub.adapters.codecs._cosem import cosem_datetime
 from meterhub.adapters.codecs._mapping import Resolver
 from meterhub.platform._errors import ConfigError
 
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from meterhub.adapters.codecs._axdr import AxdrValue
 
 PayloadKind = Literal["dlms", "dsmr"]
+ValueType = Literal["number", "date-time", "octet-string", "string", "sequence"]
+"""The kind of A-XDR element a list starts with (IEC 62056-6-2 §4.1.5): positional
+lists without a list id (Kaifa list 1, Netz Burgenland) are told apart by it."""
 _OBIS_PARTS = 6
 
 
@@ -77,12 +81,17 @@ class Match(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         first_value_prefix: start of the first element of the notification body, as
             text (octet strings that are not printable compare as upper hex).
         element_count: number of elements in the body's top-level structure.
+        first_value_type: kind of the body's first element: ``number`` (any integer
+            or float type), ``date-time`` (a valid 12-byte COSEM date-time),
+            ``octet-string`` (any other), ``string`` (visible-string) or ``sequence``
+            (array or structure).
     """
 
     payload: PayloadKind | None = None
     system_title_prefix: str | None = None
     first_value_prefix: str | None = None
     element_count: int | None = None
+    first_value_type: ValueType | None = None
 
     def specificity(self) -> int:
         """Return how many conditions are set (more specific profiles are tried first)."""
@@ -93,6 +102,7 @@ class Match(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 self.system_title_prefix,
                 self.first_value_prefix,
                 self.element_count,
+                self.first_value_type,
             )
         )
 
@@ -266,7 +276,8 @@ class ProfileRegistry:
             match = profile.match
             if match is None or match.first_value_prefix is None:
                 continue
-            others = msgspec.structs.replace(match, first_value_prefix=None)
+            # The first element varies, so its type is not held against it either.
+            others = msgspec.structs.replace(match, first_value_prefix=None, first_value_type=None)
             if _matches(others, payload, system_title, count, None):
                 found.append(match.first_value_prefix)
         return tuple(found)
@@ -318,6 +329,17 @@ def first_text(first: AxdrValue) -> str | None:
     return first if type(first) is str else None
 
 
+def value_type(value: AxdrValue) -> ValueType | None:
+    """Return the kind of element a ``first_value_type`` is compared with."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, bytes):
+        return "date-time" if cosem_datetime(value) is not None else "octet-string"
+    return "string" if isinstance(value, str) else "sequence"
+
+
 def _matches(
     match: Match,
     payload: PayloadKind,
@@ -332,6 +354,10 @@ def _matches(
     ):
         return False
     if match.element_count is not None and count != match.element_count:
+        return False
+    if match.first_value_type is not None and (
+        not count or value_type(first) != match.first_value_type
+    ):
         return False
     if match.first_value_prefix is not None:
         text = first_text(first) if count else None
