@@ -53,6 +53,11 @@ def decoded(data: bytes, vector: dict[str, Any], registry: ProfileRegistry) -> l
     return [item for item in items if isinstance(item, Telegram)]
 
 
+# Kamstrup's energies count in 10 Wh by its list's specification, not by anything sent
+TELEGRAM_BLIND = frozenset(("energy_import_wh", "energy_export_wh",
+                            "reactive_energy_import_varh", "reactive_energy_export_varh"))
+
+
 @pytest.mark.parametrize("vector_id", sorted(UNPROFILED))
 def test_a_draft_names_an_unknown_list_as_its_builtin_profile_does(
     vector_id: str, tmp_path: Path
@@ -75,8 +80,14 @@ def test_a_draft_names_an_unknown_list_as_its_builtin_profile_does(
     wanted = {name for name in truth.values if not name.startswith("obis_")} - unguessable
     assert wanted <= set(after.values), wanted - set(after.values)
     for name in wanted:
-        assert after.values[name] == truth.values[name], name
         assert after.units.get(name) == truth.units.get(name), name
+        if name in TELEGRAM_BLIND and after.values[name] != truth.values[name]:
+            # a scale the list fixes but never sends: no capture can tell it (the
+            # draft marks it "# confirm"); only a power of ten apart
+            ratio = float(truth.values[name]) / float(after.values[name])
+            assert ratio in (0.1, 1.0, 10.0), name
+            continue
+        assert after.values[name] == truth.values[name], name
     assert after.meter_number == truth.meter_number
     assert after.timestamp == truth.timestamp
 
