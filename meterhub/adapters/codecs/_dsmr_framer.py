@@ -58,20 +58,19 @@ def _crc_line_end(buf: bytearray, bang: int, *, final: bool) -> int | None:
     """Return where the ``!`` line at ``bang`` ends; None until that is known.
 
     The CRC is 0 to 4 hex digits (none in DSMR 2.2/3), then optional spaces and
-    CRs, then LF. The line stops at the first byte that cannot belong to it, so a
-    telegram sent without CR LF before the next ``/`` is still found.
+    CRs, then LF. The line stops after its LF or before the first byte that cannot
+    belong to it, so a telegram sent without CR LF before the next ``/`` is found.
     """
     pos = bang + 1
     while pos < len(buf) and pos <= bang + _CRC_DIGITS and buf[pos] in _HEX:
         pos += 1
-    digits_end = pos
     if pos == len(buf) and pos <= bang + _CRC_DIGITS and not final:
         return None
     while pos < len(buf) and buf[pos] in _LINE_END:
         pos += 1
     if pos == len(buf):
-        return None if not final else digits_end
-    return pos + 1 if buf[pos] == _NEWLINE else digits_end
+        return None if not final else pos
+    return pos + 1 if buf[pos] == _NEWLINE else pos
 
 
 class DsmrFramer:
