@@ -32,7 +32,7 @@ from meterhub.adapters.codecs import (
     ProfileRegistry,
     default_registry,
 )
-from meterhub.adapters.inputs import StreamInput
+from meterhub.adapters.inputs import CaptureFile, StreamInput
 from meterhub.adapters.simulator import SimulatedMeter
 from meterhub.adapters.stores import Device
 from meterhub.adapters.transports import (
@@ -48,6 +48,7 @@ from meterhub.platform import ActorSpec, ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from meterhub.actors import JournalAppender, LiveBoard
     from meterhub.adapters.codecs import Format
@@ -186,6 +187,7 @@ def input_spec(
     journal: JournalAppender | None = None,
     board: LiveBoard | None = None,
     transport: Callable[[], Transport] | None = None,
+    capture_dir: Path | None = None,
 ) -> ActorSpec[InputMessage]:
     """The actor spec that runs one configured meter's input.
 
@@ -196,6 +198,7 @@ def input_spec(
         journal: where raw frames go before decoding.
         board: where its live state is shown.
         transport: a transport to use instead of the configured one (benchmarks, tests).
+        capture_dir: where ``capture = true`` keeps the raw stream.
 
     Raises:
         ConfigError: the meter's ``transport`` names no known input kind.
@@ -210,7 +213,10 @@ def input_spec(
                               f"unknown input {cfg.transport!r} (known: {known})")  # fmt: skip
         open_transport, kind = make(cfg), cfg.transport
     fmt, key = _format(cfg), _hex(cfg.key)
-    source = StreamInput(cfg.id, open_transport, lambda: MeterDecoder(fmt, key), kind)
+    capture = None
+    if cfg.capture and capture_dir is not None:
+        capture = CaptureFile(capture_dir / f"{cfg.id}.hex", cfg.id, cfg.format)
+    source = StreamInput(cfg.id, open_transport, lambda: MeterDecoder(fmt, key), kind, capture)
     setup = InputSetup(input=source, pipeline=pipeline, journal=journal, board=board,
                        health={cfg.id: (cfg.stale_after, cfg.offline_after)})  # fmt: skip
     return ActorSpec(meter_actor_name(cfg.id), lambda: InputActor(setup), mailbox_capacity=256)

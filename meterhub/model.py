@@ -20,6 +20,20 @@ class Quality(enum.StrEnum):
     INVALID = "invalid"
 
 
+class Rejection(msgspec.Struct, frozen=True, kw_only=True):
+    """Why an input's framer rejected the bytes of a ``RawFrame`` (they framed to nothing).
+
+    Attributes:
+        reason: the decode reason (``checksum``, ``truncated``, ``unsupported``...).
+        detail: the framer's words, with the stream offset.
+        offset: where the bytes started in the connection's stream.
+    """
+
+    reason: str
+    detail: str
+    offset: int | None = None
+
+
 class RawFrame(msgspec.Struct, frozen=True, kw_only=True, tag="raw_frame"):
     """One frame or payload exactly as an input received it, before any decoding.
 
@@ -31,6 +45,9 @@ class RawFrame(msgspec.Struct, frozen=True, kw_only=True, tag="raw_frame"):
         format: how to decode it (``mbus``, ``dsmr``...), when the input knows; None
             for records written before the field existed: the device's configured
             format applies.
+        rejected: set when ``payload`` holds stream bytes the framer skipped (noise, a
+            torn or corrupted frame): journaled anyway, so a replay after a decoder
+            fix frames them again.
     """
 
     meter_id: str
@@ -38,6 +55,7 @@ class RawFrame(msgspec.Struct, frozen=True, kw_only=True, tag="raw_frame"):
     received_at: datetime
     payload: bytes
     format: str | None = None
+    rejected: Rejection | None = None
 
 
 class DeviceMeta(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +88,8 @@ class Reading(msgspec.Struct, frozen=True, kw_only=True, tag="reading"):
     quality_rules: list[str] = msgspec.field(default_factory=list)
     journal_seq: int | None = None
     device: DeviceMeta | None = None
+    unmapped: bool = False
+    """The telegram carried numbers that no profile names: the meter needs a profile."""
 
 
 class Skipped(msgspec.Struct, frozen=True, kw_only=True, tag="skipped"):
@@ -97,6 +117,8 @@ class MeterState(enum.StrEnum):
     """Telegrams arrive but do not decrypt or authenticate: the key is wrong."""
     ERRORS = "errors"
     """Telegrams arrive but are rejected (checksum, truncated, malformed...)."""
+    UNMAPPED = "unmapped"
+    """Telegrams decode, but no profile names their values: the meter needs a profile."""
 
 
 class MeterStatus(msgspec.Struct, frozen=True, kw_only=True, tag="meter_status"):

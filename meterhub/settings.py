@@ -163,6 +163,8 @@ class MeterConfig(_Section, frozen=True):
     auth_key: Secret | None = None
     ek_only: bool = False
     profile: str = "auto"
+    capture: bool = False
+    """Keep the raw stream in ``<data_dir>/captures/<id>.hex`` for a bug report (no keys)."""
     timezone: str = "Europe/Vienna"
     stale_after: PositiveSeconds = 30.0
     offline_after: PositiveSeconds = 120.0

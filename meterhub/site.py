@@ -254,7 +254,8 @@ class Site:
         live = make_pipeline()
         for index, meter in enumerate(settings.meters):
             await spawn(input_spec(meter, index, live, journal=self.journal, board=self.board,
-                                   transport=self._transports.get(meter.id)))  # fmt: skip
+                                   transport=self._transports.get(meter.id),
+                                   capture_dir=Path(settings.data_dir) / "captures"))  # fmt: skip
         interval = settings.demo.heartbeat_interval
         await spawn(ActorSpec("heartbeat", lambda: HeartbeatActor(interval), mailbox_capacity=16,
                               mailbox_policy=MailboxPolicy.DROP_OLDEST))  # fmt: skip

@@ -42,6 +42,7 @@ class MeterHealth:
         self.errors: dict[str, int] = {}
         self._last_error: str | None = None
         self.transport_failures = 0
+        self._unmapped_logged = False
 
     def heard(self) -> None:
         """The device sent bytes."""
@@ -51,11 +52,13 @@ class MeterHealth:
         """The device's input delivered a frame."""
         self.received += 1
 
-    def reading(self, received_at: datetime) -> MeterStatus | None:
-        """A frame became a reading."""
+    def reading(self, received_at: datetime, *, unmapped: bool = False) -> MeterStatus | None:
+        """A frame became a reading (``unmapped``: one whose values no profile names)."""
         self.readings += 1
         self._last_reading_at = received_at
         self._last_reading_mono = time.monotonic()
+        if unmapped:
+            return self._set(MeterState.UNMAPPED, "no profile names the telegram's values")
         return self._set(MeterState.ONLINE, None)
 
     def duplicate(self) -> None:
@@ -92,7 +95,8 @@ class MeterHealth:
             return None
         if now - self._last_heard_mono > self.offline_after:
             return self._set(MeterState.OFFLINE, "nothing heard from the meter")
-        if self.state is MeterState.ONLINE and now - self._last_reading_mono > self.stale_after:
+        reading = self.state in (MeterState.ONLINE, MeterState.UNMAPPED)
+        if reading and now - self._last_reading_mono > self.stale_after:
             return self._set(MeterState.STALE, "no reading")
         return None
 
@@ -103,7 +107,14 @@ class MeterHealth:
         self._since = datetime.now(UTC)
         meter = self.meter_id
         fields = {"meter": meter, "state": state.value, "was": previous.value}
-        if state is MeterState.AUTH_FAILED:
+        if state is MeterState.UNMAPPED and not self._unmapped_logged:
+            # once per meter: the fix is a profile, which a log flood would not bring sooner
+            self._unmapped_logged = True
+            _log.warning("meter %s is unmapped: its telegrams decode but no profile names "
+                         "their values; set capture = true for it, then run `meterhub profile "
+                         "draft <capture file> --key <key>` (see docs/meters.md)", meter,
+                         extra=fields)  # fmt: skip
+        elif state is MeterState.AUTH_FAILED:
             # once per transition, not per telegram: a wrong key must not flood the log
             _log.error("meter %s: telegrams do not decrypt, check its key (%s)", meter, reason,
                        extra=fields)  # fmt: skip

@@ -25,7 +25,7 @@ from meterhub.topics import METER_STATUS, READINGS, SKIPPED
 
 if TYPE_CHECKING:
     from meterhub.actors._live_board import LiveBoard
-    from meterhub.actors._pipeline import Pipeline
+    from meterhub.actors._pipeline import Outcome, Pipeline
     from meterhub.adapters.codecs import DecodeError
     from meterhub.adapters.inputs import Input
     from meterhub.model import RawFrame
@@ -137,13 +137,19 @@ class InputActor(Actor[InputMessage]):
         health.frame()
         seq = self._journal(frame, health)
         bus = self.context.bus
-        try:
-            outcome = self.setup.pipeline.run(frame, seq)
-        except Exception as exc:  # noqa: BLE001 (a pipeline bug must not stop the input)
-            outcome = None
-            self._internal_error(frame.meter_id, health, exc)
+        outcome: Outcome | None = None
+        if frame.rejected is not None:
+            # the framer already said why: framing the same bytes again live adds nothing
+            # (replay and catch-up do, so a fixed framer gets its chance)
+            why = frame.rejected
+            self._note(health.rejected(why.reason, f"{why.reason}: {why.detail}"))
+        else:
+            try:
+                outcome = self.setup.pipeline.run(frame, seq)
+            except Exception as exc:  # noqa: BLE001 (a pipeline bug must not stop the input)
+                self._internal_error(frame.meter_id, health, exc)
         if isinstance(outcome, Reading):
-            self._note(health.reading(frame.received_at))
+            self._note(health.reading(frame.received_at, unmapped=outcome.unmapped))
             if self.setup.board is not None:
                 self.setup.board.show(outcome)
             await READINGS.publish(bus, frame.meter_id, outcome)

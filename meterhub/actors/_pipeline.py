@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from datetime import UTC, datetime, tzinfo
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import msgspec
 
-from meterhub.adapters.codecs import DecodeError, Telegram
+from meterhub.adapters.codecs import DECODE_REASONS, DecodeError, Telegram
 from meterhub.model import Reading
 
 if TYPE_CHECKING:
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
     from meterhub.actors._devices import DeviceDirectory
     from meterhub.actors._validation import Validator
-    from meterhub.model import RawFrame
+    from meterhub.adapters.codecs import DecodeReason
+    from meterhub.model import RawFrame, Rejection
 
 
 class PayloadDecoder(Protocol):
@@ -36,6 +37,14 @@ class PayloadDecoder(Protocol):
         Raises:
             DecodeError: it cannot be decoded.
         """
+        ...
+
+    def feed(self, chunk: bytes) -> list[Telegram | DecodeError]:
+        """Frame and decode stream bytes (for records of bytes a framer skipped)."""
+        ...
+
+    def flush(self) -> list[Telegram | DecodeError]:
+        """End the stream fed to ``feed``."""
         ...
 
 
@@ -133,14 +142,41 @@ class Pipeline:
             if codec is None:
                 return UnknownDevice(meter_id)
             state = self._devices[meter_id] = _DeviceState(codec)
-        try:
-            telegram = state.decoder(frame.format).decode_payload(frame.payload)
-        except DecodeError as exc:
-            return exc
+        if frame.rejected is not None:
+            found = self._reframe(state, frame, frame.rejected)
+            if not isinstance(found, Telegram):
+                return found
+            telegram = found
+        else:
+            try:
+                telegram = state.decoder(frame.format).decode_payload(frame.payload)
+            except DecodeError as exc:
+                return exc
         if state.is_duplicate(telegram):
             return Duplicate(meter_id)
         reading = to_reading(meter_id, telegram, frame.received_at, state.codec.timezone, seq)
         return self._directory().enrich(self._validator.check(reading))
+
+
+    def _reframe(
+        self, state: _DeviceState, frame: RawFrame, why: Rejection
+    ) -> Telegram | DecodeError:
+        """Frame a rejected record's bytes again: a fixed framer may find a telegram now.
+
+        Its first telegram counts; without one, the error found now (else the one
+        recorded when the bytes arrived) is the outcome.
+        """
+        decoder = state.codec.make_decoder(frame.format or "auto")
+        errors: list[DecodeError] = []
+        for item in (*decoder.feed(frame.payload), *decoder.flush()):
+            if not isinstance(item, DecodeError):
+                return item
+            errors.append(item)
+        if errors:
+            return errors[0]
+        # a reason recorded by another meterhub version may be unknown to this one
+        reason = cast("DecodeReason", why.reason if why.reason in DECODE_REASONS else "unsupported")
+        return DecodeError(reason, why.detail, why.offset)
 
 
 def to_reading(
@@ -180,4 +216,5 @@ def to_reading(
         meter_number=telegram.meter_number,
         text=text,
         journal_seq=journal_seq,
+        unmapped=telegram.unmapped,
     )

@@ -14,7 +14,7 @@ import anyio
 import msgspec
 
 from meterhub import __version__
-from meterhub.cli import _decode, _keys, _simulate, _store_commands
+from meterhub.cli import _decode, _keys, _profile, _simulate, _store_commands
 from meterhub.platform import ConfigError, MeterhubError, configure_logging, to_display
 from meterhub.settings import DEMO_PATH, EXAMPLE_PATH, Settings, load_settings
 
@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_cmd_config_demo)
     _decode.add_parser(commands)
+    _profile.add_parser(commands)
     _simulate.add_parser(commands)
     _store_commands.add_parsers(commands)
     _keys.add_parser(commands)

@@ -31,7 +31,8 @@ def add_parser(commands: Any) -> None:  # noqa: ANN401 (argparse's private subpa
         "decode",
         help="decode captured telegrams (hex text or raw bytes) to JSON",
         description="Prints one JSON object per telegram on stdout and one per rejection "
-        "on stderr; exits 1 if any telegram was rejected.",
+        "on stderr; exits 1 if any telegram was rejected, or decoded to values no profile "
+        "names (unmapped: see 'meterhub profile draft') unless --objects shows them raw.",
     )
     decode.add_argument("file", nargs="?", default="-", help="capture file, - for stdin")
     decode.add_argument("--key", help="AES-128 encryption key, 32 hex digits")
@@ -92,6 +93,8 @@ def telegram_json(telegram: Telegram, *, objects: bool) -> dict[str, Any]:
         "units": telegram.units,
         "profile": telegram.profile,
     }
+    if telegram.unmapped:
+        doc["unmapped"] = True
     if telegram.system_title is not None:
         doc["system_title"] = telegram.system_title
         doc["frame_counter"] = telegram.frame_counter
@@ -103,12 +106,13 @@ def telegram_json(telegram: Telegram, *, objects: bool) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Decode the capture; 0 when every telegram decoded, 1 when any was rejected."""
+    """Decode the capture; 0 when every telegram decoded and mapped, else 1."""
     key = _hex_key(args.key, "--key")
     auth_key = _hex_key(args.auth_key, "--auth-key")
     data = parse_capture_text(_read(args.file))
     rejected = 0
     decoded = 0
+    unmapped = 0
     for item in iter_decode(data, fmt=args.format, key=key, auth_key=auth_key,
                             profiles=_registry(args.profile), ek_only=args.ek_only,
                             include_objects=args.objects):  # fmt: skip
@@ -117,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.buffer.write(_encoder.encode(item.to_dict()) + b"\n")
         else:
             decoded += 1
+            unmapped += item.unmapped
             sys.stdout.buffer.write(_encoder.encode(telegram_json(item, objects=args.objects)))
             sys.stdout.buffer.write(b"\n")
     if not decoded and not rejected:
@@ -124,4 +129,10 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.buffer.write(_encoder.encode(error.to_dict()) + b"\n")
         rejected = 1
     sys.stdout.flush()
+    if unmapped and not args.objects:
+        # a list nobody profiled must not look like a healthy meter with no data
+        print(f"{unmapped} telegram(s) decoded, but no profile names their values "
+              "(unmapped): see them with --objects, or write a profile with 'meterhub "
+              f"profile draft {args.file}'", file=sys.stderr)  # fmt: skip
+        return 1
     return 1 if rejected else 0

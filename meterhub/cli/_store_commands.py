@@ -8,7 +8,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 
@@ -97,13 +97,27 @@ def run_replay(args: argparse.Namespace) -> int:
                          + (", ".join(configured) or "none"))  # fmt: skip
     span = _Span(args.meter, args.start, args.end)
     done = anyio.run(_replay, settings, span, args.overwrite)
-    if done[0] == 0:
+    if done.frames == 0:
         print(f"meterhub: no journaled frames in {span.describe()}; the journal holds "
-              f"{done[3]}", file=sys.stderr)  # fmt: skip
+              f"{done.held}", file=sys.stderr)  # fmt: skip
         return 1
     outcome = "rows written" if args.overwrite else "rows new"
-    print(f"replayed {done[0]} frames, {done[1]} readings decoded, {done[2]} {outcome}")
+    rejected = ""
+    if done.rejected:
+        # bytes the framer skipped when they arrived, framed again now
+        rejected = f" ({done.rejected} rejected when received, {done.recovered} decode now)"
+    print(f"replayed {done.frames} frames{rejected}, {done.readings} readings decoded, "
+          f"{done.inserted} {outcome}")  # fmt: skip
     return 0
+
+
+class _Replayed(NamedTuple):
+    frames: int
+    readings: int
+    inserted: int
+    held: str
+    rejected: int
+    recovered: int
 
 
 class UsageError(Exception):
@@ -123,7 +137,7 @@ class _Span:
         return f"{start} .. {end} for {who}"
 
 
-async def _replay(settings: Settings, span: _Span, overwrite: bool) -> tuple[int, int, int, str]:
+async def _replay(settings: Settings, span: _Span, overwrite: bool) -> _Replayed:
     profiles = load_profiles(settings)
     async with open_store(settings.store_url()) as store, Journal(
         Path(settings.data_dir) / "journal"
@@ -134,13 +148,15 @@ async def _replay(settings: Settings, span: _Span, overwrite: bool) -> tuple[int
         pipeline = pipeline_factory(settings, profiles, lambda: directory)()
         unknown: set[str] = set()
         progress = _Progress(journal.last_seq)
-        frames = readings = inserted = 0
+        frames = readings = inserted = rejected = recovered = 0
         rows: list[ReadingRow] = []
         for seq, frame in journal.read_span(span.start, span.end, span.meter):
             frames += 1
+            rejected += frame.rejected is not None
             outcome = pipeline.run(frame, seq)
             if isinstance(outcome, Reading):
                 readings += 1
+                recovered += frame.rejected is not None
                 rows.extend(rows_from_reading(outcome, seq))
             elif not pipeline.knows(frame.meter_id) and frame.meter_id not in unknown:
                 unknown.add(frame.meter_id)
@@ -153,7 +169,7 @@ async def _replay(settings: Settings, span: _Span, overwrite: bool) -> tuple[int
             inserted += await store.write_readings(rows, overwrite=overwrite)
         progress.done(frames)
         held = "no frames" if frames else _journal_range(journal)
-    return frames, readings, inserted, held
+    return _Replayed(frames, readings, inserted, held, rejected, recovered)
 
 
 def _journal_range(journal: Journal) -> str:

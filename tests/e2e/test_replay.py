@@ -11,7 +11,7 @@ from pathlib import Path
 from meterhub.adapters.codecs import MeterDecoder
 from meterhub.adapters.journal import Journal
 from meterhub.adapters.simulator import SimulatedMeter
-from meterhub.model import RawFrame
+from meterhub.model import RawFrame, Rejection
 from tests.e2e.site_process import stored_seqs
 
 RIGHT = "000102030405060708090A0B0C0D0E0F"
@@ -136,3 +136,24 @@ async def test_replay_overwrite_repairs_wrong_values(tmp_path: Path) -> None:
                                "metric = 'voltage_l1_v'").fetchone()[0]  # fmt: skip
         assert con.execute("SELECT count(*) FROM readings WHERE value = -1").fetchone()[0] == 0
     assert repaired == good
+
+
+async def test_replay_frames_rejected_records_again_and_recovers_what_decodes(
+    tmp_path: Path,
+) -> None:
+    """Bytes an older framer skipped are in the journal: a replay with today's framer
+    finds the telegrams among them, and counts the rest as still rejected."""
+    meter = SimulatedMeter("kaifa_flat", "181220000001", bytes.fromhex(RIGHT), seed=3, start=T0)
+    async with Journal(tmp_path / "data" / "journal") as journal:
+        for i in range(4):
+            ts = T0 + timedelta(seconds=5 * i)
+            skipped = b"\x00\xff" + meter.telegram(ts) if i % 2 else b"\x00\x01noise"
+            journal.append(RawFrame(meter_id="house", transport="serial", received_at=ts,
+                                    payload=skipped, format="mbus", rejected=Rejection(
+                                        reason="unsupported", detail="no frame found",
+                                        offset=100 * i)))  # fmt: skip
+        await journal.flush()
+    out = replay(config(tmp_path, RIGHT))
+    assert "replayed 4 frames (4 rejected when received, 2 decode now), 2 readings" in out
+    _, seqs, _ = await stored_seqs(f"sqlite:///{tmp_path / 'data' / 'meterhub.db'}")
+    assert seqs == 2

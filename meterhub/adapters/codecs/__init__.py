@@ -15,9 +15,10 @@ from meterhub.adapters.codecs._decoder import (
 )
 from meterhub.adapters.codecs._detect import Format, detect_format, parse_capture_text
 from meterhub.adapters.codecs._dlms import decode_apdu
+from meterhub.adapters.codecs._draft import draft_profiles
 from meterhub.adapters.codecs._dsmr import decode_dsmr
 from meterhub.adapters.codecs._dsmr_framer import DsmrFramer
-from meterhub.adapters.codecs._errors import DecodeError, DecodeReason
+from meterhub.adapters.codecs._errors import DECODE_REASONS, DecodeError, DecodeReason
 from meterhub.adapters.codecs._hdlc import HdlcFramer
 from meterhub.adapters.codecs._mbus import MbusFramer
 from meterhub.adapters.codecs._profiles import (
@@ -31,6 +32,7 @@ from meterhub.adapters.codecs._profiles import (
 from meterhub.adapters.codecs._telegram import CosemObject, Telegram, TelegramFormat
 
 __all__ = [
+    "DECODE_REASONS",
     "CosemObject",
     "DecodeError",
     "DecodeReason",
@@ -53,6 +55,7 @@ __all__ = [
     "decode_dsmr",
     "default_registry",
     "detect_format",
+    "draft_profiles",
     "iter_decode",
     "make_framer",
     "parse_capture_text",

@@ -12,6 +12,7 @@ Format = Literal["mbus", "dsmr", "hdlc", "apdu"]
 _HEX_TEXT = re.compile(rb"(?:0[xX])?[0-9A-Fa-f]{2}(?:[\s:,;-]*(?:0[xX])?[0-9A-Fa-f]{2})*")
 _SEPARATORS = re.compile(rb"[\s:,;-]|0[xX]")
 _DSMR_HEADER = re.compile(rb"/[A-Za-z]{3}\d")
+_COMMENTS = re.compile(rb"^[ \t]*#[^\n]*$", re.MULTILINE)
 
 
 def _first_mbus(data: bytes) -> int:
@@ -82,11 +83,12 @@ def parse_capture_text(text: str | bytes) -> bytes:
     """Turn a capture into bytes: hex text with any separators, else the raw bytes.
 
     Hex dumps may hold one frame per line, several frames, or one long stream; any
-    whitespace, ``:``, ``,``, ``-`` and ``0x`` prefixes are ignored. Anything else
+    whitespace, ``:``, ``,``, ``-`` and ``0x`` prefixes and ``#`` comment lines (as in
+    a meter's capture file) are ignored. Anything else
     (a DSMR text capture, a binary dump) is returned as it is.
     """
     raw = text.encode("latin-1", errors="replace") if isinstance(text, str) else bytes(text)
-    stripped = raw.strip()
+    stripped = _COMMENTS.sub(b"", raw).strip()
     if stripped and _HEX_TEXT.fullmatch(stripped):
         digits = _SEPARATORS.sub(b"", stripped)
         if len(digits) % 2 == 0:

@@ -20,7 +20,7 @@ from meterhub.adapters.codecs._errors import DecodeError
 from meterhub.adapters.codecs._mapping import map_entries, map_layout
 from meterhub.adapters.codecs._profiles import default_registry
 from meterhub.adapters.codecs._shape import Sample
-from meterhub.adapters.codecs._telegram import Telegram, TelegramFormat
+from meterhub.adapters.codecs._telegram import Telegram, TelegramFormat, is_unmapped
 from meterhub.adapters.codecs._walker import walk_body
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ def _notification(
         system_title=title.hex().upper() if title is not None else None,
         frame_counter=counter,
         profile=profile.name if profile is not None else "cosem",
+        unmapped=is_unmapped(mapped.values, mapped.unnamed),
     )
     if shapes is not None and walked is not None and shapes.wants():
         entries, trailing, resolver = walked

@@ -18,7 +18,7 @@ from meterhub.adapters.codecs._cosem import obis_text, octets_text
 from meterhub.adapters.codecs._crc import crc16_arc
 from meterhub.adapters.codecs._errors import DecodeError
 from meterhub.adapters.codecs._mapping import lookup
-from meterhub.adapters.codecs._telegram import CosemObject, Telegram
+from meterhub.adapters.codecs._telegram import CosemObject, Telegram, is_unmapped
 
 if TYPE_CHECKING:
     from meterhub.adapters.codecs._profiles import ObisTable, ProfileRegistry
@@ -267,4 +267,5 @@ def decode_dsmr(
         objects=out.objects,
         profile=profile.name if profile is not None else "cosem",
         dst=out.dst,
+        unmapped=is_unmapped(out.values),
     )

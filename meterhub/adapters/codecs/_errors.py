@@ -12,7 +12,7 @@ DecodeReason = Literal[
 """Why a telegram was rejected; this is the contract callers branch on (the table of
 reasons and when each applies is in ``docs/meters.md``)."""
 
-_REASONS: frozenset[str] = frozenset(
+DECODE_REASONS: frozenset[str] = frozenset(
     ("checksum", "truncated", "no_key", "wrong_key", "auth_tag", "unsupported", "malformed")
 )
 
@@ -42,7 +42,7 @@ class DecodeError(MeterhubError):
         offset: int | None = None,
         data: bytes | None = None,
     ) -> None:
-        if reason not in _REASONS:
+        if reason not in DECODE_REASONS:
             msg = f"unknown decode reason {reason!r}"
             raise ValueError(msg)
         if reason == "malformed" and offset is None:

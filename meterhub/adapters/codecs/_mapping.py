@@ -37,10 +37,12 @@ class Mapped(NamedTuple):
     objects: list[CosemObject]
     meter_number: str | None
     timestamp: datetime | None
+    unnamed: int
+    """Numbers that got no name (positions no profile describes)."""
 
 
 class _Collector:
-    __slots__ = ("meter_number", "objects", "timestamp", "units", "values")
+    __slots__ = ("meter_number", "objects", "timestamp", "units", "unnamed", "values")
 
     def __init__(self) -> None:
         self.values: dict[str, Scalar] = {}
@@ -48,9 +50,12 @@ class _Collector:
         self.objects: list[CosemObject] = []
         self.meter_number: str | None = None
         self.timestamp: datetime | None = None
+        self.unnamed = 0
 
     def result(self) -> Mapped:
-        return Mapped(self.values, self.units, self.objects, self.meter_number, self.timestamp)
+        return Mapped(
+            self.values, self.units, self.objects, self.meter_number, self.timestamp, self.unnamed
+        )
 
     def text(self, name: str, text: str) -> None:
         self.values[name] = text
@@ -140,6 +145,8 @@ def _loose(out: _Collector, value: AxdrValue, *, trailing: bool, keep: bool) -> 
     elif type(value) is str and trailing:
         out.meter_number = out.meter_number or value
         name = _METER_NUMBER
+    elif type(value) is int or type(value) is float:
+        out.unnamed += 1
     if name:
         out.values.setdefault(name, out.meter_number or "")
     if keep:
@@ -229,6 +236,8 @@ def map_layout(body: list[AxdrValue], layout: list[FieldDef], *, keep_objects: b
                 out.values[name] = scaled
                 if unit is not None:
                     out.units[name] = unit
+            else:
+                out.unnamed += 1
         elif isinstance(value, bytes | str) and name:
             raw = scaled = _string(out, name, value)
         else:

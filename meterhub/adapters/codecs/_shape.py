@@ -208,6 +208,7 @@ class Shape:
         "_template",
         "_title",
         "_units",
+        "_unmapped",
         "_values",
     )
 
@@ -228,6 +229,7 @@ class Shape:
         self._meter_number = telegram.meter_number
         self._title = telegram.system_title
         self._profile = telegram.profile
+        self._unmapped = telegram.unmapped
 
     def decode(
         self, plaintext: bytes, fmt: TelegramFormat, frame_counter: int | None
@@ -258,6 +260,7 @@ class Shape:
             system_title=self._title,
             frame_counter=frame_counter,
             profile=self._profile,
+            unmapped=self._unmapped,
         )
 
     def _times(self, plaintext: bytes, values: dict[str, Scalar]) -> tuple[bool, datetime | None]:

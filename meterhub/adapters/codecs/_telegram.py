@@ -48,6 +48,8 @@ class Telegram(msgspec.Struct, frozen=True):
         frame_counter: the DLMS invocation counter, for ciphered telegrams.
         profile: the name of the profile that mapped the values.
         dst: daylight-saving flag from the DSMR timestamp suffix (S/W), else ``None``.
+        unmapped: the telegram carries numbers but no profile names any of them (a
+            list nobody profiled yet): see ``meterhub profile draft``.
     """
 
     format: TelegramFormat
@@ -60,3 +62,21 @@ class Telegram(msgspec.Struct, frozen=True):
     frame_counter: int | None = None
     profile: str | None = None
     dst: bool | None = None
+    unmapped: bool = False
+
+
+def is_unmapped(values: dict[str, Scalar], unnamed: int = 0) -> bool:
+    """Tell whether a telegram's numbers are all unnamed or named only by their OBIS code.
+
+    ``unnamed`` counts numbers that got no name at all (positions of a list no profile
+    describes). Text alone (a meter number, a clock) is not data, so it does not count.
+    """
+    named = False
+    numbers = unnamed
+    for name, value in values.items():
+        if type(value) is int or type(value) is float:
+            numbers += 1
+            if not name.startswith("obis_"):
+                named = True
+                break
+    return numbers > 0 and not named

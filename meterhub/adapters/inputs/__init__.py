@@ -3,7 +3,8 @@
 See ``docs/architecture.md`` ("Inputs") for the contract an input plugin implements.
 """
 
+from meterhub.adapters.inputs._capture import CaptureFile
 from meterhub.adapters.inputs._contract import FrameSink, Input
 from meterhub.adapters.inputs._stream import StreamInput
 
-__all__ = ["FrameSink", "Input", "StreamInput"]
+__all__ = ["CaptureFile", "FrameSink", "Input", "StreamInput"]

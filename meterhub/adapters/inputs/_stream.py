@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 
 from meterhub.adapters.codecs import DecodeError
 from meterhub.adapters.transports import TransportError
-from meterhub.model import RawFrame
+from meterhub.model import RawFrame, Rejection
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from meterhub.adapters.codecs import MeterDecoder
+    from meterhub.adapters.inputs._capture import CaptureFile
     from meterhub.adapters.inputs._contract import FrameSink
     from meterhub.adapters.transports import Transport
 
@@ -26,6 +27,7 @@ class StreamInput:
         make_framer: the framing state for each connection (``MeterDecoder.frame``
             with its format, or auto-detection); only its framing is used here.
         transport_name: recorded with every frame (``serial``, ``simulator``).
+        capture: where to keep a copy of the raw stream (``capture = true``), if anywhere.
     """
 
     def __init__(
@@ -34,11 +36,13 @@ class StreamInput:
         open_transport: Callable[[], Transport],
         make_framer: Callable[[], MeterDecoder],
         transport_name: str,
+        capture: CaptureFile | None = None,
     ) -> None:
         self.meter_id = meter_id
         self._open = open_transport
         self._make_framer = make_framer
         self._transport_name = transport_name
+        self._capture = capture
 
     @property
     def name(self) -> str:
@@ -65,16 +69,28 @@ class StreamInput:
                     data = await transport.read()
                     received_at = datetime.now(UTC)
                     sink.heard(meter_id)
+                    if self._capture is not None:
+                        self._capture.write(data, received_at)
                     for item in framer.frame(data):
-                        if isinstance(item, DecodeError):
-                            sink.rejected(meter_id, item)
-                            continue
-                        await sink.deliver(RawFrame(
-                            meter_id=meter_id, transport=self._transport_name,
-                            received_at=received_at, payload=item, format=framer.format,
-                        ))  # fmt: skip
+                        await self._pass_on(sink, item, received_at, framer.format)
         except TransportError:
             # a torn telegram must not join the next connection's bytes
             for error in framer.reset_framing():
-                sink.rejected(meter_id, error)
+                await self._pass_on(sink, error, datetime.now(UTC), framer.format)
             raise
+
+    async def _pass_on(
+        self, sink: FrameSink, item: bytes | DecodeError, received_at: datetime, fmt: str | None
+    ) -> None:
+        """Deliver a frame, or the bytes the framer skipped (journaled as rejected)."""
+        if isinstance(item, DecodeError) and item.data is None:
+            sink.rejected(self.meter_id, item)
+            return
+        rejected = None
+        if isinstance(item, DecodeError):
+            rejected = Rejection(reason=item.reason, detail=item.detail, offset=item.offset)
+            item = item.data or b""
+        await sink.deliver(RawFrame(
+            meter_id=self.meter_id, transport=self._transport_name, received_at=received_at,
+            payload=item, format=fmt, rejected=rejected,
+        ))  # fmt: skip
