@@ -134,23 +134,27 @@ class DsmrFramer:
         """Cut a frame at ``start``: its end, ``start`` if none starts there, None to wait."""
         buf = self._buf
         if buf[start] == _GLO:
-            total = _glo_length(buf, start)
-            if total == 0:
-                return start
-            if total is None or start + total > len(buf):
-                if not final:
-                    return None
-                self._close_garbage(out)
-                return self._reject(out, "truncated", "ciphered DSMR frame", start, len(buf))
-            self._close_garbage(out)
-            out.append(bytes(buf[start : start + total]))
-            return start + total
+            return self._ciphered(start, out, final=final)
         if len(buf) - start < _HEADER_LEN and not final:
             return None
         if not _HEADER.match(buf, start):
             return start
         self._close_garbage(out)
         return self._text(start, out, final=final)
+
+    def _ciphered(self, start: int, out: list[bytes | DecodeError], *, final: bool) -> int | None:
+        buf = self._buf
+        total = _glo_length(buf, start)
+        if total == 0:
+            return start
+        if total is None or start + total > len(buf):
+            if not final:
+                return None
+            self._close_garbage(out)
+            return self._reject(out, "truncated", "ciphered DSMR frame", start, len(buf))
+        self._close_garbage(out)
+        out.append(bytes(buf[start : start + total]))
+        return start + total
 
     def _text(self, start: int, out: list[bytes | DecodeError], *, final: bool) -> int | None:
         buf = self._buf
@@ -171,7 +175,8 @@ class DsmrFramer:
             return self._reject(out, "malformed", detail, start, window)
         if not final:
             return None
-        return self._reject(out, "truncated", "DSMR telegram without its '!' end line", start, window)
+        detail = "DSMR telegram without its '!' end line"
+        return self._reject(out, "truncated", detail, start, window)
 
     def _reject(
         self,
@@ -210,7 +215,6 @@ class DsmrFramer:
             detail = f"no telegram found in {len(data)} bytes at byte {where}"
             out.append(DecodeError("unsupported", detail, where, data))
             self._skip = None
-
 
     def _discard(self, upto: int) -> None:
         del self._buf[:upto]

@@ -272,9 +272,9 @@ def test_several_mbus_channels_keep_reading_capture_time_and_device_type(
                   f"0-{ch}:24.2.{1 if ch % 2 else 3}{sent}"]  # fmt: skip
     (telegram,) = decode_all(build(header, lines))
     assert isinstance(telegram, Telegram)
-    for channel, device, _, unit, name, value in CHANNELS:
+    for channel, device, _, unit, sent_name, value in CHANNELS:
         ch = channel + shift
-        name = name.replace(f"mbus_{channel}_", f"mbus_{ch}_")
+        name = sent_name.replace(f"mbus_{channel}_", f"mbus_{ch}_")
         assert telegram.values[name] == value
         assert telegram.units[name] == unit
         assert telegram.values[f"mbus_{ch}_capture_time"] == "230102120000W"
