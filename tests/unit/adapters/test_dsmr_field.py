@@ -423,3 +423,10 @@ def test_telegram_without_end_is_malformed_after_16_kib_and_bounded() -> None:
     assert_conserved(endless + rebuild(V5)[:-2], results)
     assert results[0][:2] == ("malformed", 0)
     assert isinstance(results[-1], bytes)
+
+
+def test_a_line_whose_groups_cannot_be_obis_does_not_break_the_telegram() -> None:
+    header, lines = _parts(V5)
+    (telegram,) = decode_all(build(header, ["1-0:1.8.300(000001.000*kWh)", *lines]))
+    assert isinstance(telegram, Telegram), telegram
+    assert telegram.values == values(V5)
