@@ -24,12 +24,16 @@ if TYPE_CHECKING:
     from meterhub.adapters.codecs._profiles import ObisTable, ProfileRegistry
     from meterhub.adapters.codecs._telegram import Scalar
 
-_LINE = re.compile(r"(\d+)-(\d+):(\d+)\.(\d+)\.(\d+)((?:\([^()]*\))+)\s*$")
+# IEC 62056-21 §6.3.14 data set "A-B:C.D.E" with an optional "*F" or "&F" (billing
+# period); trailing spaces are tolerated, as some meters pad their lines.
+_LINE = re.compile(r"(\d+)-(\d+):(\d+)\.(\d+)\.(\d+)(?:[*&](\d+))?((?:\([^()]*\))+)\s*$")
+_NEWLINES = re.compile(r"[\r\n]+")
 _GROUP = re.compile(r"\(([^()]*)\)")
 _OBIS_REF = re.compile(r"\d+-\d+:\d+\.\d+\.\d+$")
 _NUMBER = re.compile(r"[-+]?\d+(\.\d+)?$")
 _STAMP = re.compile(r"(\d{12})([SW]?)$")
 _MAX_CRC_DIGITS = 4
+_OBIS_MAX = 255
 # kilo-units are reported in base units so energy counters are integer Wh.
 _CONVERSIONS: dict[str, tuple[str, int]] = {
     "kWh": ("Wh", 1000),
@@ -44,6 +48,38 @@ _TIMESTAMP_OBIS = bytes((0, 0, 1, 0, 0, 255))
 _EQUIPMENT_ID = bytes((0, 0, 96, 1, 1, 255))
 _LEGACY_MBUS = (24, 3, 0)  # 0-n:24.3.0 header of DSMR 2.2/3 M-Bus values
 _MBUS_UNIT_GROUP = 5
+_MBUS_DEVICE = (24, 1)  # 0-n:24.1.0 device type (EN 13757-3 medium code, decimal)
+_MBUS_VALUE = (24, 2)  # 0-n:24.2.x: (capture time)(reading*unit)
+_MBUS_LEGACY_VALUE = (24, 3)
+# Units the standards fix for values that a meter may send without "*unit", keyed by
+# OBIS (A, C, D): DSMR 5.0.2 §6.12 (energies F9(3,3) kWh, powers F5(3,3) kW, voltages
+# V, currents A, threshold 0-0:17.0.0 kW), Belgian e-MUCS 1.7.1 §6 (1-0:1.4.0 and
+# 1-0:1.6.0 demand kW, 1-0:31.4.0 fuse limit A) and the Swedish HAN recommendation
+# (Energiföretagen 2019: reactive energy kvarh, reactive power kvar). An explicit unit
+# always wins, so the Austrian Steiermark Wh/W/varh lines keep their own units.
+_STANDARD_UNITS: dict[tuple[int, int, int], str] = {
+    **dict.fromkeys(((1, c, 8) for c in (1, 2, 15, 16)), "kWh"),
+    **dict.fromkeys(((1, c, 8) for c in (3, 4, 5, 6, 7, 8)), "kvarh"),
+    **dict.fromkeys(((1, c, 7) for c in (1, 2, 21, 22, 41, 42, 61, 62)), "kW"),
+    **dict.fromkeys(((1, c, 7) for c in (3, 4, 23, 24, 43, 44, 63, 64)), "kvar"),
+    **dict.fromkeys(((1, c, 7) for c in (32, 52, 72)), "V"),
+    **dict.fromkeys(((1, c, 7) for c in (31, 51, 71)), "A"),
+    (1, 1, 4): "kW",
+    (1, 1, 6): "kW",
+    (1, 31, 4): "A",
+    (0, 17, 0): "kW",
+}
+# The reading's unit by M-Bus device type (EN 13757-3 table 3), for channels that
+# send none: DSMR 5.0.2 §6.12 fixes m3 for gas; water volumes are m3, heat GJ.
+_MBUS_DEVICE_UNITS: dict[int, str] = {
+    3: "m3",  # gas
+    6: "m3",  # warm water
+    7: "m3",  # water
+    21: "m3",  # hot water
+    22: "m3",  # cold water
+    4: "GJ",  # heat (outlet)
+    12: "GJ",  # heat (inlet)
+}
 
 
 def parse_timestamp(text: str) -> tuple[datetime, bool | None] | None:
@@ -96,7 +132,8 @@ def _check_crc(data: bytes) -> bytes:
 def _lines(text: str) -> list[str]:
     """Split data lines, joining DSMR 2.2/3 continuation lines that start with '('."""
     lines: list[str] = []
-    for raw in text.splitlines()[1:]:
+    # CR LF per DSMR 5.0.2 §6.2; LF alone, CR CR LF and mixed endings occur in the field.
+    for raw in _NEWLINES.split(text)[1:]:
         line = raw.strip()
         if line.startswith("(") and lines:
             lines[-1] += line
@@ -106,7 +143,7 @@ def _lines(text: str) -> list[str]:
 
 
 class _Result:
-    __slots__ = ("dst", "meter_number", "objects", "timestamp", "units", "values")
+    __slots__ = ("devices", "dst", "meter_number", "objects", "timestamp", "units", "values")
 
     def __init__(self) -> None:
         self.values: dict[str, Scalar] = {}
@@ -115,6 +152,7 @@ class _Result:
         self.meter_number: str | None = None
         self.timestamp: datetime | None = None
         self.dst: bool | None = None
+        self.devices: dict[int, int] = {}  # M-Bus channel -> device type
 
 
 def _name(table: ObisTable, mbus: dict[str, str], obis: bytes, unit: str | None) -> str:
@@ -137,22 +175,50 @@ def _resolve(obis: bytes, groups: list[str]) -> tuple[bytes, str, str | None]:
     return obis, groups[-1], None
 
 
+def _default_unit(obis: bytes, out: _Result) -> str | None:
+    """Return the unit the standard fixes for ``obis`` when the line has none."""
+    if obis[0] == 0 and tuple(obis[2:4]) in (_MBUS_VALUE, _MBUS_LEGACY_VALUE):
+        return _MBUS_DEVICE_UNITS.get(out.devices.get(obis[1], -1))
+    return _STANDARD_UNITS.get((obis[0], obis[2], obis[3]))
+
+
+def _mbus_line(obis: bytes, groups: list[str], out: _Result) -> None:
+    """Keep what an M-Bus channel line says besides its reading (DSMR 5.0.2 §6.12)."""
+    if obis[0] != 0 or obis[1] == 0:
+        return
+    kind = tuple(obis[2:4])
+    if kind == _MBUS_DEVICE and groups[0].isdigit():
+        out.devices[obis[1]] = int(groups[0])
+    elif kind in (_MBUS_VALUE, _MBUS_LEGACY_VALUE) and len(groups) > 1:
+        # (YYMMDDhhmmssX)(reading): the time the meter captured the reading, as sent.
+        out.values[f"mbus_{obis[1]}_capture_time"] = groups[0]
+
+
 def _line(line: str, table: ObisTable, mbus: dict[str, str], out: _Result, keep: bool) -> None:
     match = _LINE.match(line)
     if match is None:
         return
-    obis = bytes(int(match.group(i)) for i in range(1, 6)) + b"\xff"
-    groups = _GROUP.findall(match.group(6))
+    parts = [int(match.group(i)) for i in range(1, 6)]
+    parts.append(255 if match.group(6) is None else int(match.group(6)))
+    if max(parts) > _OBIS_MAX:
+        return
+    obis = bytes(parts)
+    groups = _GROUP.findall(match.group(7))
     if obis == _TIMESTAMP_OBIS:
         parsed = parse_timestamp(groups[0])
         if parsed is not None:
             out.timestamp, out.dst = parsed
         return
+    _mbus_line(obis, groups, out)
     obis, text, unit = _resolve(obis, groups)
+    if unit is None and "*" not in text:
+        unit = _default_unit(obis, out)
     number = _number(text if unit is None else f"{text}*{unit}")
     value: Scalar = text
     if number is not None and ("*" in text or unit is not None):
         value, unit = number
+    else:
+        unit = None
     name = _name(table, mbus, obis, unit)
     if name == "meter_number" or obis == _EQUIPMENT_ID:
         value = _equipment_id(text)
