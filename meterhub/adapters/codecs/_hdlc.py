@@ -10,10 +10,14 @@ share one flag between them, and fill flags may stand between frames (§6.3).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from meterhub.adapters.codecs._crc import crc16_x25
-from meterhub.adapters.codecs._errors import DecodeError, DecodeReason
 from meterhub.adapters.codecs._gbt import GbtAssembler
 from meterhub.adapters.codecs._scan import NOT_A_FRAME, FrameScanner, Items, Spans, Verdict
+
+if TYPE_CHECKING:
+    from meterhub.adapters.codecs._errors import DecodeError, DecodeReason
 
 _FLAG = 0x7E
 _TYPE3 = 0xA0
@@ -42,7 +46,7 @@ def _opens(data: bytes | bytearray, pos: int) -> bool:
     return pos + 1 < len(data) and data[pos] == _FLAG and data[pos + 1] & 0xF0 == _TYPE3
 
 
-def frame_start(data: bytes | bytearray, pos: int) -> bool | None:
+def frame_start(data: bytes | bytearray, pos: int) -> bool | None:  # noqa: PLR0911 (one return per check)
     """Return whether a well-formed frame header opens at ``data[pos]``.
 
     Well-formed: flag, format type 3, a length that holds a header, two addresses,
@@ -69,7 +73,9 @@ def frame_start(data: bytes | bytearray, pos: int) -> bool | None:
     if pos + 1 + checked + 2 > len(data):
         return None
     body = data[pos + 1 : pos + 1 + checked]
-    return crc16_x25(bytes(body)) == int.from_bytes(data[pos + 1 + checked : pos + 3 + checked], "little")
+    return crc16_x25(bytes(body)) == int.from_bytes(
+        data[pos + 1 + checked : pos + 3 + checked], "little"
+    )
 
 
 class HdlcFramer(FrameScanner):
@@ -122,7 +128,7 @@ class HdlcFramer(FrameScanner):
             start = buf.find(_FLAG, start + 1)
         return len(buf) if start < 0 else start
 
-    def _frame(self, start: int, *, final: bool) -> Verdict:
+    def _frame(self, start: int, *, final: bool) -> Verdict:  # noqa: PLR0911 (one per verdict)
         buf = self._buf
         if start + 3 > len(buf):
             return NOT_A_FRAME if final else None
@@ -139,7 +145,11 @@ class HdlcFramer(FrameScanner):
         fcs = crc16_x25(bytes(buf[start + 1 : end - 2]))
         if closed and fcs == int.from_bytes(buf[end - 2 : end], "little"):
             found = self._good(start, end)
-            return (end, found) if isinstance(found, list) else self._rejected(start, end, found, final=final)
+            return (
+                (end, found)
+                if isinstance(found, list)
+                else self._rejected(start, end, found, final=final)
+            )
         cut = self._next_start(start, end, final=final)
         if cut is None:
             return None
@@ -186,7 +196,11 @@ class HdlcFramer(FrameScanner):
 
     def _cut(self, start: int, cut: int, length: int) -> DecodeError:
         where = self._base + start
-        by = "the end of the stream" if cut == len(self._buf) else f"a frame at byte {self._base + cut}"
+        by = (
+            "the end of the stream"
+            if cut == len(self._buf)
+            else f"a frame at byte {self._base + cut}"
+        )
         detail = (
             f"HDLC frame at byte {where} needs {length + 2} bytes, cut off after "
             f"{cut - start} by {by}"

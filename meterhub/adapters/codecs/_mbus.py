@@ -108,12 +108,14 @@ class MbusFramer(FrameScanner):
         found = _STARTS.search(self._buf, pos)
         return found.start() if found else len(self._buf)
 
-    def _frame(self, start: int, *, final: bool) -> Verdict:
+    def _frame(self, start: int, *, final: bool) -> Verdict:  # noqa: PLR0911 (one per verdict)
         buf = self._buf
         kind = buf[start]
         if kind == _SINGLE:
             detail = f"M-Bus single character 0xE5 at byte {self._base + start}"
-            return start + 1, [self._reject("unsupported", f"{detail} carries no DLMS APDU", start, start + 1)]
+            return start + 1, [
+                self._reject("unsupported", f"{detail} carries no DLMS APDU", start, start + 1)
+            ]
         if kind == _SHORT:
             return self._short(start, final=final)
         if start + _HEADER > len(buf):
@@ -144,7 +146,7 @@ class MbusFramer(FrameScanner):
         detail = f"M-Bus short frame at byte {self._base + start} carries no DLMS APDU"
         return end, [self._reject("unsupported", detail, start, end)]
 
-    def _long(self, start: int, length: int, *, final: bool) -> Verdict:
+    def _long(self, start: int, length: int, *, final: bool) -> Verdict:  # noqa: PLR0911 (one per verdict)
         buf = self._buf
         end = start + _HEADER + length + _TRAILER
         if end > len(buf):
@@ -154,7 +156,11 @@ class MbusFramer(FrameScanner):
             return cut, [self._cut(start, cut)]
         if _closes(buf, start, end):
             return end, self._segment(start, end)
-        if not final and len(buf) < end + _HEADER - 1 and buf.find(_START, end - _HEADER + 1, end) >= 0:
+        if (
+            not final
+            and len(buf) < end + _HEADER - 1
+            and buf.find(_START, end - _HEADER + 1, end) >= 0
+        ):
             return None  # a next frame may start just before this one's declared end
         cut = self._next_start(start, end)
         if cut < end:
@@ -184,8 +190,14 @@ class MbusFramer(FrameScanner):
     def _cut(self, start: int, cut: int) -> DecodeError:
         where = self._base + start
         need = _HEADER + self._buf[start + 1] + _TRAILER
-        by = "the end of the stream" if cut == len(self._buf) else f"a frame at byte {self._base + cut}"
-        detail = f"M-Bus frame at byte {where} needs {need} bytes, cut off after {cut - start} by {by}"
+        by = (
+            "the end of the stream"
+            if cut == len(self._buf)
+            else f"a frame at byte {self._base + cut}"
+        )
+        detail = (
+            f"M-Bus frame at byte {where} needs {need} bytes, cut off after {cut - start} by {by}"
+        )
         return self._reject("truncated", detail, start, cut)
 
     def _segment(self, start: int, end: int) -> Items:

@@ -55,7 +55,7 @@ class Spans:
 
     def absorb(self, other: Spans) -> None:
         """Move the runs of ``other`` to the end of these."""
-        for offset, raw, closed in other._runs:  # noqa: SLF001 - same class
+        for offset, raw, closed in other._runs:
             self.frames -= 1
             self.add(offset, bytes(raw), closed=closed)
         self.frames += other.frames
@@ -178,7 +178,10 @@ class FrameScanner:
     def _no_frame(self, start: int, end: int) -> DecodeError:
         where = self._base + start
         return self._reject(
-            "unsupported", f"no {self._WHAT} found in {end - start} bytes at byte {where}", start, end
+            "unsupported",
+            f"no {self._WHAT} found in {end - start} bytes at byte {where}",
+            start,
+            end,
         )
 
     def _reject(self, reason: DecodeReason, detail: str, start: int, end: int) -> DecodeError:
