@@ -20,7 +20,12 @@ _MBUS_SHORT = 0x10
 
 
 def _first_mbus(data: bytes) -> tuple[int, int]:
-    """Return where the first M-Bus frame starts: ``(strong, weak)``, -1 if none."""
+    """Return where the first M-Bus frame starts: ``(strong, weak)``, -1 if none.
+
+    Strong: a long-frame header, a header with one defect before a body that checks
+    out, or a short frame. Weak: the single character E5 opening the data, or a
+    header cut off after its L fields.
+    """
     strong = -1
     for found in _MBUS_STARTS.finditer(data):
         pos = found.start()
@@ -36,14 +41,18 @@ def _first_mbus(data: bytes) -> tuple[int, int]:
         ):
             strong = pos
             break
-    return strong, 0 if data[:1] == b"\xe5" else -1
+    tail = data[-3:]
+    cut = len(tail) == 3 and tail[0] == 0x68 and tail[1] == tail[2] >= 3  # noqa: PLR2004
+    weak = 0 if data[:1] == b"\xe5" else len(data) - 3 if cut else -1
+    return strong, weak
 
 
 def _first_hdlc(data: bytes) -> tuple[int, int]:
     """Return where the first HDLC frame starts: ``(strong, weak)``, -1 if none.
 
     Strong: a frame closed by a flag where its length says, or a header with a valid
-    HCS. Weak: a header that fits so far but is cut off by the end of the data.
+    HCS. Weak: a header that fits so far, or any frame type 3 header whose length
+    runs past the end of the data (a cut-off frame, or a length field too large).
     """
     weak = -1
     pos = data.find(0x7E)
@@ -55,7 +64,8 @@ def _first_hdlc(data: bytes) -> tuple[int, int]:
         found = frame_start(data, pos)
         if found:
             return pos, weak
-        if found is None and weak < 0:
+        cut = fmt & 0xF0 == 0xA0 and end - pos >= 8 and end >= len(data)  # noqa: PLR2004
+        if (found is None or cut) and weak < 0:
             weak = pos
         pos = data.find(0x7E, pos + 1)
     return -1, weak
