@@ -63,8 +63,8 @@ class ApiSettings(_Section, frozen=True):
     """``keys``: every non-public route needs an API key. ``open-on-loopback``: callers
     without a key act as admin; only on a loopback ``listen`` address, and only for
     requests whose ``Host`` is a loopback name or in ``allowed_hosts``."""
-    allowed_hosts: list[Annotated[str, msgspec.Meta(min_length=1, max_length=253)]] = (
-        msgspec.field(default_factory=list)
+    allowed_hosts: list[Annotated[str, msgspec.Meta(min_length=1, max_length=253)]] = msgspec.field(
+        default_factory=list
     )
     """``Host`` names the API answers besides loopback ones (checked when set, and always
     while the API is open)."""

@@ -56,15 +56,21 @@ class OperatorMetrics:
             meter.create_observable_counter(name, [self._per_meter(read)], "{telegram}",
                                             description)  # fmt: skip
         meter.create_observable_counter(
-            "meterhub.meter.telegrams.rejected", [self._rejected], "{telegram}",
+            "meterhub.meter.telegrams.rejected",
+            [self._rejected],
+            "{telegram}",
             "frames rejected, by reason (checksum, truncated, wrong_key...)",
         )
         meter.create_observable_gauge(
-            "meterhub.meter.state", [self._states], "1",
+            "meterhub.meter.state",
+            [self._states],
+            "1",
             "1 for the state each meter is in, 0 for the others",
         )
         meter.create_observable_gauge(
-            "meterhub.meter.last_reading_age", [self._ages], "s",
+            "meterhub.meter.last_reading_age",
+            [self._ages],
+            "s",
             "seconds since each meter's last reading",
         )
         journal_counters: list[tuple[str, str, str, Callable[[JournalStatistics], float]]] = [
@@ -80,22 +86,30 @@ class OperatorMetrics:
         meter.create_observable_gauge("meterhub.journal.buffered", [self._journal_value(
             lambda j: j.buffered)], "{record}", "records appended, not yet on disk")  # fmt: skip
         meter.create_observable_gauge(
-            "meterhub.journal.sink_lag", [self._lags], "{record}",
+            "meterhub.journal.sink_lag",
+            [self._lags],
+            "{record}",
             "records each durable sink's cursor is behind the journal",
         )
         self._flush_seconds = meter.create_histogram(
-            "meterhub.journal.flush.duration", "s", "time of one group commit to disk",
+            "meterhub.journal.flush.duration",
+            "s",
+            "time of one group commit to disk",
             explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS,
         )
         self._flush_bytes = meter.create_counter(
             "meterhub.journal.flushed.bytes", "By", "bytes written to the journal's segments"
         )
         self._write_seconds = meter.create_histogram(
-            "meterhub.store.write.duration", "s", "time of one store commit of readings",
+            "meterhub.store.write.duration",
+            "s",
+            "time of one store commit of readings",
             explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS,
         )
         self._write_rows = meter.create_histogram(
-            "meterhub.store.batch.rows", "{row}", "rows in one store commit",
+            "meterhub.store.batch.rows",
+            "{row}",
+            "rows in one store commit",
             explicit_bucket_boundaries_advisory=_ROWS_BUCKETS,
         )
 

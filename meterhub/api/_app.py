@@ -92,8 +92,10 @@ def create_app(view: SiteView, settings: ApiSettings, keys: KeyStore) -> Litesta
     open_api = settings.auth == "open-on-loopback"
     refuse_open(settings.host, open_api=open_api)
     if not open_api and keys.is_empty():
-        _log.warning("no API key exists: every route but /health, /ready and /schema "
-                     "answers 401; create one with `meterhub keys create --role admin`")
+        _log.warning(
+            "no API key exists: every route but /health, /ready and /schema "
+            "answers 401; create one with `meterhub keys create --role admin`"
+        )
     metrics = HttpMetrics()
     gate = AccessGate(keys, open_api=open_api,
                       limiter=RateLimiter(settings.rate_limit_per_minute))  # fmt: skip

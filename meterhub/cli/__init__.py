@@ -97,6 +97,7 @@ async def _serve(settings: Settings) -> None:
     """Run the site until SIGINT or SIGTERM; a second signal cuts the drain short."""
     # imported here: the site pulls in every adapter, which `decode` does not need
     from meterhub.site import Site  # noqa: PLC0415
+
     stop = anyio.Event()
     with anyio.CancelScope() as everything:
 
@@ -174,5 +175,3 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 (one return
     except KeyboardInterrupt:  # a signal before the site installed its own handlers
         return EXIT_INTERRUPTED
     return code
-
-

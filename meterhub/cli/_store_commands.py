@@ -139,9 +139,10 @@ class _Span:
 
 async def _replay(settings: Settings, span: _Span, overwrite: bool) -> _Replayed:
     profiles = load_profiles(settings)
-    async with open_store(settings.store_url()) as store, Journal(
-        Path(settings.data_dir) / "journal"
-    ) as journal:
+    async with (
+        open_store(settings.store_url()) as store,
+        Journal(Path(settings.data_dir) / "journal") as journal,
+    ):
         await store.migrate()
         directory = await load_directory(store)
         # the pipeline of the live path: same decoding, de-duplication, validation, enrichment
@@ -177,8 +178,10 @@ def _journal_range(journal: Journal) -> str:
     first = next(iter(journal.read_span()), None)
     if first is None:
         return "no frames"
-    return (f"{journal.last_seq - first[0] + 1} frames received since "
-            f"{first[1].received_at.isoformat()}")
+    return (
+        f"{journal.last_seq - first[0] + 1} frames received since "
+        f"{first[1].received_at.isoformat()}"
+    )
 
 
 class _Progress:

@@ -135,7 +135,6 @@ class _ChildExitedError(Exception):
     """A permanent child of a one_for_all supervisor returned on its own."""
 
 
-
 class SupervisorCell:
     """Runs and restarts its children according to its spec."""
 
@@ -459,4 +458,3 @@ class SupervisorCell:
         for child in self.children.values():
             out.extend(child.cells())
         return out
-

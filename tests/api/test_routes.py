@@ -87,7 +87,11 @@ async def test_a_configured_meter_is_listed_and_refuses_api_edits(
     site.configured.add("house")
     got = (await client.get("/api/v1/devices/house")).json()
     assert (got["source"], got["format"], got["input"], got["profile"]) == (
-        "config", "mbus", "serial", "auto")
+        "config",
+        "mbus",
+        "serial",
+        "auto",
+    )
     assert got["metadata"] == {}  # the reserved keys are shown as fields, not metadata
     listed = (await client.get("/api/v1/devices")).json()["items"]
     assert [d["id"] for d in listed] == ["house"]

@@ -126,8 +126,13 @@ def reading(meter_id: str, seq: int = 0, **values: float) -> Reading:
         units={k: v for k, v in units.items() if k in values},
         seq=seq,
         received_at=T0,
-        device=DeviceMeta(name=f"Meter {meter_id}", device_type="household", location="Hall",
-                          tags=["pv"], applications=["billing"]),
+        device=DeviceMeta(
+            name=f"Meter {meter_id}",
+            device_type="household",
+            location="Hall",
+            tags=["pv"],
+            applications=["billing"],
+        ),
     )
 
 

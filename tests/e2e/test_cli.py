@@ -113,7 +113,9 @@ def test_output_cut_by_a_pipe_exits_quietly_with_141(tmp_path: Path, command: li
 def test_bad_option_values_are_one_line_and_exit_2(options: list[str]) -> None:
     result = run("simulate", *options)
     assert result.returncode == 2
-    assert result.stderr.splitlines()[-1].startswith(f"meterhub simulate: error: argument {options[0]}")
+    assert result.stderr.splitlines()[-1].startswith(
+        f"meterhub simulate: error: argument {options[0]}"
+    )
     assert "Traceback" not in result.stderr
 
 

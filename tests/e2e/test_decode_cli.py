@@ -54,7 +54,9 @@ def assert_expected(vector: dict[str, Any], telegram: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("vector", framed_vectors(), ids=lambda v: v["id"])
-def test_every_framed_vector_decodes_exactly_from_one_frame_per_line(vector: dict[str, Any]) -> None:
+def test_every_framed_vector_decodes_exactly_from_one_frame_per_line(
+    vector: dict[str, Any],
+) -> None:
     capture = "\n".join(vector["frames_hex"]).encode()
     code, out, err = decode(capture, *key_args(vector))
     assert code == 0, err

@@ -125,5 +125,3 @@ async def _cursor_at_least(url: str, seq: int) -> bool:
 
 async def _log_has(site: SiteProcess, text: str) -> bool:
     return text in site.text()
-
-

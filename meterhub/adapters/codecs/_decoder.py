@@ -91,6 +91,9 @@ class MeterDecoder:
         self._fmt: Format | None = None if fmt == "auto" else fmt
         self._framer: Framer | None = None if fmt == "auto" else self._make(fmt)
         self._pending = bytearray()
+        self._pending_at = 0  # stream offset of _pending[0]
+        self._framer_at = 0  # stream offset of the first byte fed to the framer
+        self._fed = 0
         # Objects are rebuilt by the full walk only; values-only decoding learns layouts.
         self._shapes = None if include_objects else ShapeCache(self._registry)
 
@@ -107,50 +110,80 @@ class MeterDecoder:
         """Add bytes from the meter; return the payloads they complete, undecoded.
 
         For callers that keep each raw payload (the journal) before decoding it with
-        ``decode_payload``.
+        ``decode_payload``. Errors about stream bytes carry them as ``data``, with
+        offsets counted from the first byte fed to this decoder.
         """
+        self._fed += len(chunk)
         framer = self._framer
         if framer is None:
-            framer = self._detect(chunk, final=False)
+            out = self._detect(chunk)
+            framer = self._framer
             if framer is None:
-                return []
+                return [*out]
             chunk, self._pending = bytes(self._pending), bytearray()
-        return framer.feed(chunk)
+            return [*out, *self._shift(framer.feed(chunk))]
+        return self._shift(framer.feed(chunk))
 
     def reset_framing(self) -> list[DecodeError]:
         """Forget a half-received telegram (the link broke); report it as an error."""
         framer = self._framer
-        self._pending = bytearray()
         if framer is None or self._fmt is None:
-            return []
+            return self._undetected()
         self._framer = self._make(self._fmt)
-        return [item for item in framer.flush() if isinstance(item, DecodeError)]
+        out = [item for item in self._shift(framer.flush()) if isinstance(item, DecodeError)]
+        self._framer_at = self._fed
+        return out
 
     def flush(self) -> list[Telegram | DecodeError]:
         """End of stream: decode what is left and report unfinished telegrams."""
         framer = self._framer
         if framer is None:
-            framer = self._detect(b"", final=True)
+            dropped = self._detect(b"")
+            framer = self._framer
             if framer is None:
-                return []
+                return [*dropped, *self._undetected()]
             chunk, self._pending = bytes(self._pending), bytearray()
-            return self._decode_all([*framer.feed(chunk), *framer.flush()])
-        return self._decode_all(framer.flush())
+            return [
+                *dropped,
+                *self._decode_all(self._shift([*framer.feed(chunk), *framer.flush()])),
+            ]
+        return self._decode_all(self._shift(framer.flush()))
 
-    def _detect(self, chunk: bytes, *, final: bool) -> Framer | None:
+    def _detect(self, chunk: bytes) -> list[DecodeError]:
+        """Buffer ``chunk`` until a framing is recognised; report what cannot hold one."""
         self._pending += chunk
         try:
             self._fmt = detect_format(bytes(self._pending))
         except DecodeError:
-            if len(self._pending) > _DETECT_LIMIT:
-                del self._pending[: -_DETECT_LIMIT // 2]
-            if not final:
-                return None
-            self._fmt = "apdu" if self._pending else None
-            if self._fmt is None:
-                return None
+            out: list[DecodeError] = []
+            # Drop whole pieces from the front, so the pieces do not depend on chunking.
+            while len(self._pending) > _DETECT_LIMIT:
+                out += self._undetected(_DETECT_LIMIT // 2)
+            return out
         self._framer = self._make(self._fmt)
-        return self._framer
+        self._framer_at = self._pending_at
+        return []
+
+    def _undetected(self, size: int | None = None) -> list[DecodeError]:
+        """Report (and drop) the first ``size`` pending bytes, or all of them."""
+        piece = bytes(self._pending[:size])
+        if not piece:
+            return []
+        del self._pending[: len(piece)]
+        at = self._pending_at
+        self._pending_at += len(piece)
+        detail = f"no M-Bus, HDLC or DSMR frame found in {len(piece)} bytes at byte {at}"
+        return [DecodeError("unsupported", detail, at, piece)]
+
+    def _shift(self, items: list[bytes | DecodeError]) -> list[bytes | DecodeError]:
+        """Count a framer's stream offsets from this decoder's first byte."""
+        delta = self._framer_at
+        if not delta:
+            return items
+        return [
+            item.shifted(delta) if isinstance(item, DecodeError) and item.data is not None else item
+            for item in items
+        ]
 
     def _make(self, fmt: Format) -> Framer:
         return make_framer(fmt, ciphered=self._key is not None)
@@ -214,7 +247,7 @@ def iter_decode(
     """Decode a whole capture; yield each telegram or rejection in order.
 
     A capture whose framing ``fmt="auto"`` cannot recognise yields one
-    ``unsupported`` error.
+    ``unsupported`` error that carries the whole capture as ``data``.
     """
     try:
         chosen: Format = detect_format(data) if fmt == "auto" else fmt

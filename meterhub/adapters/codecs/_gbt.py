@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from meterhub.adapters.codecs._axdr import read_length
 from meterhub.adapters.codecs._errors import DecodeError
+from meterhub.adapters.codecs._scan import Items, Spans
 
 GENERAL_BLOCK_TRANSFER = 0xE0
 _LAST_BLOCK = 0x80
@@ -16,49 +17,58 @@ _HEADER = 6
 
 
 class GbtAssembler:
-    """Join General Block Transfer blocks; other APDUs pass straight through."""
+    """Join General Block Transfer blocks; other APDUs pass straight through.
+
+    Each APDU comes with the stream bytes of the frames that carried it, so a block
+    that is rejected, or a transfer that never ends, reports those frames as ``data``.
+    """
 
     def __init__(self) -> None:
         self._blocks: list[bytes] = []
+        self._spans = Spans()
         self._next = 1
 
-    def feed(self, apdu: bytes) -> list[bytes | DecodeError]:
-        """Add one APDU; return the complete APDUs and errors it produces."""
+    def feed(self, apdu: bytes, frames: Spans) -> Items:
+        """Add one APDU and the frames it came in; return the APDUs and errors it completes.
+
+        Takes the runs out of ``frames``.
+        """
         if not apdu or apdu[0] != GENERAL_BLOCK_TRANSFER:
+            frames.clear()
             return [*self.flush(), apdu]
         if len(apdu) < _HEADER + 1:
-            return [*self.flush(), DecodeError("truncated", "GBT block ends in its header")]
+            return [*self.flush(), *frames.rejected("truncated", "GBT block ends in its header")]
         try:
             size, start = read_length(apdu, _HEADER)
         except DecodeError as exc:
-            return [*self.flush(), exc]
+            return [*self.flush(), *frames.rejected(exc.reason, f"GBT block length: {exc.detail}")]
         data = apdu[start : start + size]
         if len(data) < size:
             detail = f"GBT block holds {len(data)} bytes, its length says {size}"
-            return [*self.flush(), DecodeError("truncated", detail)]
-        out: list[bytes | DecodeError] = []
+            return [*self.flush(), *frames.rejected("truncated", detail)]
+        out: Items = []
         number = int.from_bytes(apdu[2:4], "big")
         if number == 1:
             out.extend(self.flush())
         elif number != self._next:
             out.extend(self.flush())
-            out.append(
-                DecodeError("truncated", f"GBT block {number} arrived, expected {self._next}")
-            )
+            detail = f"GBT block {number} arrived, expected {self._next}"
+            out.extend(frames.rejected("truncated", detail))
             return out
         self._blocks.append(data)
+        self._spans.absorb(frames)
         self._next = number + 1
         if apdu[1] & _LAST_BLOCK:
             out.append(b"".join(self._blocks))
             self._blocks = []
+            self._spans.clear()
         return out
 
-    def flush(self) -> list[bytes | DecodeError]:
-        """Report an unfinished block sequence as truncated."""
+    def flush(self) -> list[DecodeError]:
+        """Report an unfinished block sequence as truncated, with its frames' bytes."""
         if not self._blocks:
             return []
         count = len(self._blocks)
         self._blocks = []
-        return [
-            DecodeError("truncated", f"GBT transfer ended after {count} block(s) without the last")
-        ]
+        detail = f"GBT transfer ended after {count} block(s) without the last"
+        return self._spans.rejected("truncated", detail)

@@ -300,7 +300,8 @@ async def test_a_pipeline_bug_is_counted_and_the_input_keeps_reading() -> None:
     setup = InputSetup(
         input=StreamInput("noe", lambda: transport, lambda: MeterDecoder("mbus", key), "serial"),
         pipeline=Pipeline({"noe": codec}, BrokenValidator(), DeviceDirectory),
-        health={"noe": (30.0, 120.0)}, journal=journal,
+        health={"noe": (30.0, 120.0)},
+        journal=journal,
     )
     async with ActorSystem() as system:
         await system.spawn(ActorSpec("meter:noe", lambda: InputActor(setup)))
@@ -358,6 +359,7 @@ async def test_one_input_can_serve_many_devices() -> None:
     stranger = RawFrame(meter_id="stranger", transport="shared", received_at=now,
                         payload=b"x", format="mbus")  # fmt: skip
     source = SharedConnection([*frames("noe", noe), stranger, *frames("tinetz", tinetz)])
+
     def codec(key_hex: str) -> DeviceCodec:
         key = bytes.fromhex(key_hex)
         return DeviceCodec(make_decoder=lambda fmt: MeterDecoder(fmt, key),  # type: ignore[arg-type]

@@ -88,7 +88,11 @@ def test_trends_keep_metrics_and_windows_apart_and_ignore_late_values() -> None:
     by_metric = {(t.metric, t.window_s): t for t in closed}
     assert set(by_metric) == {("p", 60), ("v", 60)}  # the 15-minute window stays open
     assert (by_metric["p", 60].avg, by_metric["p", 60].count) == (2.0, 2)
-    assert (by_metric["v", 60].min, by_metric["v", 60].max, by_metric["v", 60].count) == (230.0, 230.0, 1)
+    assert (by_metric["v", 60].min, by_metric["v", 60].max, by_metric["v", 60].count) == (
+        230.0,
+        230.0,
+        1,
+    )
     # late for its closed minute, but its quarter hour is still open
     assert tracker.add("m1", T0 + timedelta(seconds=10), {"p": 1000.0}) == []
     rest = {(t.meter_id, t.metric, t.window_s): t for t in tracker.flush()}
@@ -134,7 +138,11 @@ def test_trends_built_from_shorter_windows_equal_trends_of_every_value(
     for key, values in expected.items():
         trend = by_key[key]
         assert (trend.min, trend.max, trend.last, trend.count) == (
-            min(values), max(values), values[-1], len(values))
+            min(values),
+            max(values),
+            values[-1],
+            len(values),
+        )
         assert trend.avg == pytest.approx(sum(values) / len(values))
 
 
@@ -158,7 +166,11 @@ def test_an_outage_is_spread_not_a_spike() -> None:
     # readings stop for 2 hours; the counter kept counting
     rows = feed(ConsumptionTracker(900), [(0, 0), (15, 30), (135, 270), (150, 300)])
     assert sum(r.wh for r in rows) == pytest.approx(300)
-    gap = [r for r in rows if T0 + timedelta(minutes=15) <= r.interval_start < T0 + timedelta(minutes=135)]
+    gap = [
+        r
+        for r in rows
+        if T0 + timedelta(minutes=15) <= r.interval_start < T0 + timedelta(minutes=135)
+    ]
     assert len(gap) == 8
     assert all(r.flag is ConsumptionFlag.INTERPOLATED for r in gap)
     assert all(r.wh == pytest.approx(30) for r in gap)

@@ -103,8 +103,12 @@ def test_mbus_framer_reports_checksum_with_stream_offset() -> None:
     broken[-2] ^= 0x01
     framer = MbusFramer()
     out = framer.feed(b"\x00\x01\x02" + bytes(broken))
-    assert len(out) == 1
-    error = out[0]
+    # The three bytes before the frame are reported too (they were dropped silently).
+    assert len(out) == 2
+    noise = out[0]
+    assert isinstance(noise, DecodeError)
+    assert (noise.reason, noise.offset, noise.data) == ("unsupported", 0, b"\x00\x01\x02")
+    error = out[1]
     assert isinstance(error, DecodeError)
     assert error.reason == "checksum"
     assert error.offset == 3

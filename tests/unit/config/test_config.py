@@ -35,7 +35,9 @@ def test_example_documents_every_key_with_its_default() -> None:
 def test_example_meters_block_is_valid_once_uncommented() -> None:
     text = EXAMPLE_PATH.read_text()
     block = text.split("# --- example meters ---\n")[1].split("# --- end of example meters")[0]
-    uncommented = "\n".join(line.removeprefix("# ").removeprefix("#") for line in block.splitlines())
+    uncommented = "\n".join(
+        line.removeprefix("# ").removeprefix("#") for line in block.splitlines()
+    )
     settings = load_config(Settings, None, defaults=tomllib.loads(uncommented),
                            environ={"KAIFA_1_KEY": "00112233445566778899AABBCCDDEEFF",
                                     "KAIFA_1_AK": "FFEEDDCCBBAA99887766554433221100"})  # fmt: skip
@@ -198,7 +200,11 @@ def test_secrets_resolve_from_env_and_file_and_never_print(tmp_path: Path) -> No
     )
     cfg = load_config(WithSecrets, path, environ={"A_KEY": "s3cret", "METERHUB_PASSWORD": "pw"})
     keys = [m.key for m in cfg.meters]
-    assert [k.reveal() for k in keys if k] == ["s3cret", "00112233445566778899AABBCCDDEEFF", "literal"]
+    assert [k.reveal() for k in keys if k] == [
+        "s3cret",
+        "00112233445566778899AABBCCDDEEFF",
+        "literal",
+    ]
     assert cfg.password is not None
     assert cfg.password.reveal() == "pw"
     assert "s3cret" not in repr(cfg)

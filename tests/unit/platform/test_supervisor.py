@@ -170,9 +170,7 @@ async def test_nested_supervisor_is_restarted_by_its_parent() -> None:
 async def test_temporary_child_is_not_restarted_and_transient_only_after_a_crash() -> None:
     temp, trans = Probe(), Probe()
     async with ActorSystem(FAST) as system:
-        await system.spawn(
-            ActorSpec("temp", lambda: Recorder(temp), restart=RestartType.TEMPORARY)
-        )
+        await system.spawn(ActorSpec("temp", lambda: Recorder(temp), restart=RestartType.TEMPORARY))
         await system.spawn(
             ActorSpec("trans", lambda: Recorder(trans), restart=RestartType.TRANSIENT)
         )
