@@ -33,8 +33,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.unit.adapters._mutations import MUTATORS, seeds  # noqa: E402
-from tests.unit.adapters._oracle import TARGETS, Harness  # noqa: E402
+from tests.unit.adapters._mutations import MUTATORS, seeds
+from tests.unit.adapters._oracle import TARGETS, Harness
 
 NAMES = list(MUTATORS)
 
@@ -53,7 +53,7 @@ def run_slice(job: tuple[int, int, int, int]) -> dict[str, Any]:
     harness = Harness()
     targets: dict[str, Counter[str]] = {t: Counter() for t in TARGETS}
     mutators: dict[str, Counter[str]] = {m: Counter() for m in NAMES}
-    seconds: Counter[str] = Counter()
+    seconds: dict[str, float] = dict.fromkeys(NAMES, 0.0)
     broken: Counter[tuple[str, str, str]] = Counter()
     first: dict[tuple[str, str], dict[str, Any]] = {}
     clock = time.perf_counter
@@ -79,13 +79,14 @@ def run_slice(job: tuple[int, int, int, int]) -> dict[str, Any]:
 
 
 def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    total: dict[str, Any] = {"targets": {}, "mutators": {}, "seconds": Counter(),
+    total: dict[str, Any] = {"targets": {}, "mutators": {}, "seconds": dict.fromkeys(NAMES, 0.0),
                              "broken": Counter(), "first": {}, "shapes": Counter()}  # fmt: skip
     for part in parts:
         for group in ("targets", "mutators"):
             for name, tally in part[group].items():
                 total[group].setdefault(name, Counter()).update(tally)
-        total["seconds"].update(part["seconds"])
+        for name, spent in part["seconds"].items():
+            total["seconds"][name] += spent
         total["broken"].update(part["broken"])
         total["shapes"].update(part["shapes"])
         for key, found in part["first"].items():
@@ -103,8 +104,8 @@ def report(total: dict[str, Any], elapsed: float, args: argparse.Namespace) -> i
     count = sum(t["inputs"] for t in total["mutators"].values())
     print(f"fuzz: {count:,} inputs, seed {args.seed}, {args.workers} worker(s), "
           f"{elapsed:.1f} s, {count / elapsed:,.0f} inputs/s")  # fmt: skip
-    escapes = Counter()
-    rules = Counter()
+    escapes: Counter[tuple[str, str]] = Counter()
+    rules: Counter[tuple[str, str]] = Counter()
     for (target, kind, mutator), n in total["broken"].items():
         (escapes if kind == "escape" else rules)[target, mutator] += n
     print("\nper target: inputs | escapes | other broken rules | outcomes (items)")
@@ -116,9 +117,11 @@ def report(total: dict[str, Any], elapsed: float, args: argparse.Namespace) -> i
     for name, tally in total["mutators"].items():
         esc = sum(n for (_, m), n in escapes.items() if m == name)
         speed = tally["inputs"] / total["seconds"][name] if total["seconds"][name] else 0.0
-        print(f"  {name:16} {tally['inputs']:>9,} | {esc:>5} | {speed:>7,.0f}/s | {_outcomes(tally)}")
+        print(
+            f"  {name:16} {tally['inputs']:>9,} | {esc:>5} | {speed:>7,.0f}/s | {_outcomes(tally)}"
+        )
     print(f"\nlayout cache of the long-lived decoders: {dict(total['shapes'])}")
-    by_kind = Counter()
+    by_kind: Counter[str] = Counter()
     for (_, kind, _), n in total["broken"].items():
         by_kind[kind] += n
     print(f"broken rules: {dict(by_kind) or 'none'} (escapes: {by_kind['escape']})")
@@ -132,7 +135,9 @@ def replay(args: argparse.Namespace) -> int:
     pool = seeds()
     rng, mutator, base, data = make_input(args.seed, args.replay, pool)
     found, violations = Harness().run(rng, base, data)
-    print(f"input {args.replay}: {mutator} of {base.name}, {len(data)} bytes\nhex {data.hex().upper()}")
+    print(
+        f"input {args.replay}: {mutator} of {base.name}, {len(data)} bytes\nhex {data.hex().upper()}"
+    )
     for target, labels in found.items():
         print(f"  {target}: {labels}")
     for v in violations:
