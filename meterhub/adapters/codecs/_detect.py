@@ -86,7 +86,8 @@ def detect_format(data: bytes) -> Format:
     header that is cut off by the end of the data counts when nothing else is found.
 
     A capture that starts with ``0x0F`` is a bare data-notification (``apdu``); one
-    that starts with ``0xDB`` without other framing is a ciphered DSMR P1 stream.
+    that starts with ``0xDB`` (after line ends or NULs) without other framing is a
+    ciphered DSMR P1 stream.
 
     Raises:
         DecodeError: ``unsupported`` when no known framing is found; it carries the
@@ -103,8 +104,8 @@ def detect_format(data: bytes) -> Format:
         return min(hits)[1]
     if data[:1] == b"\x0f":
         return "apdu"
-    if data[:1] == b"\xdb":
-        return "dsmr"
+    if data.lstrip(b"\r\n\x00 \t")[:1] == b"\xdb":
+        return "dsmr"  # also after the line noise a P1 port shows before the first frame
     weak = [hit for hit in [(mbus[1], "mbus"), (hdlc[1], "hdlc")] if hit[0] >= 0]
     if weak:
         return min(weak)[1]  # type: ignore[return-value]

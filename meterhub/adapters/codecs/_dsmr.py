@@ -164,11 +164,16 @@ def _name(table: ObisTable, mbus: dict[str, str], obis: bytes, unit: str | None)
     return "obis_" + obis_text(obis)
 
 
+def _byte(text: str) -> bool:
+    """Tell whether ``text`` is a decimal 0..255 (``isdigit`` alone also takes "²")."""
+    return text.isascii() and text.isdigit() and int(text) <= 255  # noqa: PLR2004
+
+
 def _resolve(obis: bytes, groups: list[str]) -> tuple[bytes, str, str | None]:
     """Return the OBIS code, the value text and an explicit unit for one line."""
     if tuple(obis[2:5]) == _LEGACY_MBUS and len(groups) > _MBUS_UNIT_GROUP + 1:
         ref = groups[4].replace("-", ".").replace(":", ".").split(".")
-        if len(ref) == 5 and all(p.isdigit() for p in ref):  # noqa: PLR2004
+        if len(ref) == 5 and all(_byte(p) for p in ref):  # noqa: PLR2004
             return bytes(int(p) for p in ref) + b"\xff", groups[-1], groups[_MBUS_UNIT_GROUP]
     if len(groups) > 1 and _OBIS_REF.match(groups[1]):
         return obis, "".join(f"({g})" for g in groups), None  # a log buffer: keep as text
@@ -187,7 +192,7 @@ def _mbus_line(obis: bytes, groups: list[str], out: _Result) -> None:
     if obis[0] != 0 or obis[1] == 0:
         return
     kind = tuple(obis[2:4])
-    if kind == _MBUS_DEVICE and groups[0].isdigit():
+    if kind == _MBUS_DEVICE and _byte(groups[0]):
         out.devices[obis[1]] = int(groups[0])
     elif kind in (_MBUS_VALUE, _MBUS_LEGACY_VALUE) and len(groups) > 1:
         # (YYMMDDhhmmssX)(reading): the time the meter captured the reading, as sent.

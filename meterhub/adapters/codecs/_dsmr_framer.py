@@ -21,7 +21,6 @@ from meterhub.adapters.codecs._errors import DecodeError, DecodeReason
 _HEADER = re.compile(rb"/[A-Za-z]{3}\d")
 _HEADER_LEN = 5
 _STARTS = re.compile(rb"[/\xdb]")
-_SLASH_ONLY = re.compile(rb"/")
 
 _SLASH = 0x2F
 _BANG = 0x21
@@ -36,6 +35,9 @@ _LINE_END = frozenset(b" \t\r")  # may precede the LF that ends the CRC line
 # Idle line noise between telegrams: not reported, as no telegram is lost in it.
 _DELIMITERS = frozenset(b"\r\n\x00 \t")
 _BER_LONG = 0x80
+_SC_RESERVED = 0x80  # the compression bit: meterhub decodes no compressed APDU
+_MAX_SUITE = 2
+_SC_ENCRYPTED = 0x20
 
 
 def _glo_length(buf: bytearray, start: int) -> int | None:
@@ -51,7 +53,22 @@ def _glo_length(buf: bytearray, start: int) -> int | None:
         return None
     length = int.from_bytes(buf[head + 1 : head + 1 + size], "big") if size else first
     plausible = size in (0, 1, 2) and 0 < length <= _MAX_TELEGRAM
-    return head + 1 + size + length - start if plausible else 0
+    content = head + 1 + size
+    if plausible and content < len(buf):
+        # security control (IEC 62056-5-3 §9.4.4.2): no compression, suite 0-2
+        plausible = buf[content] & _SC_RESERVED == 0 and buf[content] & 0x0F <= _MAX_SUITE
+    return content + length - start if plausible else 0
+
+
+def _hides_telegram(buf: bytearray, start: int, total: int) -> bool:
+    """Tell whether an encrypted 0xDB frame's extent holds a plain telegram header.
+
+    Unencrypted content (SC bit 0x20 clear) is the plain text itself, so it may.
+    """
+    head = start + 2 + _TITLE_LEN
+    content = head + 1 + (buf[head] & 0x7F if buf[head] >= _BER_LONG else 0)
+    encrypted = content >= len(buf) or bool(buf[content] & _SC_ENCRYPTED)
+    return encrypted and _HEADER.search(buf, start + 1, start + total) is not None
 
 
 def _crc_line_end(buf: bytearray, bang: int, *, final: bool) -> int | None:
@@ -84,16 +101,18 @@ class DsmrFramer:
     """
 
     def __init__(self, *, ciphered: bool = True) -> None:
-        """Create a framer; ``ciphered=False`` ignores 0xDB frames (plain P1 ports).
+        """Create a framer; ``ciphered=False`` for a port that should send plain text.
 
-        Ciphered frames have no start marker, so on a plain port a stray 0xDB byte
-        could otherwise swallow the start of the next telegram.
+        Ciphered frames have no start marker, so on a plain port a stray 0xDB byte could
+        swallow the start of the next telegram: there a 0xDB frame is taken only when no
+        telegram header lies inside it. It is still taken, so that a ciphered meter
+        configured without its key is reported as ``no_key``, not as noise.
         """
         self._buf = bytearray()
         self._base = 0  # stream offset of buf[0]
         self._skip: int | None = None  # buf index where a run of garbage starts
         self._skip_end = 0  # buf index after the run's last non-delimiter byte
-        self._starts = _STARTS if ciphered else _SLASH_ONLY
+        self._trusting = ciphered
 
     def feed(self, data: bytes) -> list[bytes | DecodeError]:
         """Add bytes from the stream; return the telegrams and errors completed by them."""
@@ -112,7 +131,7 @@ class DsmrFramer:
         buf = self._buf
         pos = self._skip_end if self._skip is not None else 0
         while pos < len(buf):
-            found = self._starts.search(buf, pos)
+            found = _STARTS.search(buf, pos)
             start = found.start() if found else len(buf)
             self._garbage(pos, start, out)
             if found is None:
@@ -147,6 +166,8 @@ class DsmrFramer:
         total = _glo_length(buf, start)
         if total == 0:
             return start
+        if not self._trusting and total and _hides_telegram(buf, start, total):
+            return start  # a plain telegram starts inside ciphertext: the 0xDB was noise
         if total is None or start + total > len(buf):
             if not final:
                 return None

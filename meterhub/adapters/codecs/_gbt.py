@@ -66,6 +66,7 @@ class GbtAssembler:
 
     def flush(self) -> list[DecodeError]:
         """Report an unfinished block sequence as truncated, with its frames' bytes."""
+        self._next = 1  # a new transfer starts at block 1, whatever came before
         if not self._blocks:
             return []
         count = len(self._blocks)

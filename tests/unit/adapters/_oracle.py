@@ -114,9 +114,23 @@ def _check_telegram(target: str, telegram: Telegram) -> None:
         raise Violation(target, "json", f"{type(exc).__name__}: {exc}") from exc
 
 
+def _runs(items: list[Any]) -> list[Any]:
+    """Merge neighbouring errors of one reason: where a long run of noise is cut into
+    pieces depends on where the run started, which a long-lived decoder sees earlier."""
+    merged: list[Any] = []
+    for item in items:
+        if merged and isinstance(item, DecodeError) and _same(merged[-1], item):
+            continue
+        merged.append(item)
+    return merged
+
+
 def _agree(full: list[Any], cached: list[Any]) -> list[Any]:
     """Check that the layout cache gave what the full walk gave, item by item."""
     if len(full) == len(cached) and all(map(_same, full, cached)):
+        return cached
+    runs, cached_runs = _runs(full), _runs(cached)
+    if len(runs) == len(cached_runs) and all(map(_same, runs, cached_runs)):
         return cached
     detail = f"fresh decoder {[label(i) for i in full]} != long-lived {[label(i) for i in cached]}"
     readings = [i for i in full if isinstance(i, Telegram)]

@@ -147,3 +147,12 @@ def test_encrypted_telegram_without_key_is_no_key() -> None:
     assert isinstance(results[0], DecodeError)
     assert results[0].reason == "no_key"
     assert "no key" in results[0].detail
+
+
+def test_ciphered_dsmr_without_a_key_is_no_key_not_noise() -> None:
+    vector = next(v for v in load("dsmr_p1.json") if v["id"] == "dsmr_encrypted_steiermark_sagemcom_1")
+    apdu = bytes.fromhex(vector["encrypted"]["apdu_hex"])
+    for fmt in ("auto", "dsmr"):
+        decoder = MeterDecoder(fmt)  # type: ignore[arg-type]
+        results = decoder.feed(b"\r\n" + apdu + apdu) + decoder.flush()
+        assert [getattr(r, "reason", "telegram") for r in results] == ["no_key", "no_key"], fmt
