@@ -32,8 +32,9 @@ from meterhub.adapters.codecs import (
 if TYPE_CHECKING:
     from tests.unit.adapters._mutations import Rng, Seed
 
-DELIMITERS = frozenset(b"\x7e\r\n")
-"""Bytes that may stand alone between frames: HDLC flags and line ends."""
+DELIMITERS = frozenset(b"\x7e\r\n\x00 \t")
+"""Bytes that may stand alone between frames: HDLC flags, and the line ends, NULs and
+blanks a P1 port idles with (the DSMR framer's delimiters)."""
 
 TARGETS = (
     "decoder", "decoder_cached", "auto", "no_key", "iter_decode",
