@@ -56,6 +56,9 @@ class RawFrame(msgspec.Struct, frozen=True, kw_only=True, tag="raw_frame"):
     payload: bytes
     format: str | None = None
     rejected: Rejection | None = None
+    topic: str | None = None
+    """For MQTT payloads: the topic below ``<prefix>/<device>/`` (``telemetry``,
+    ``command/ack``...), which says what the payload is."""
 
 
 class DeviceMeta(msgspec.Struct, frozen=True, kw_only=True):
@@ -210,4 +213,148 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True, tag="alert"):
     resolved_at: datetime | None = None
 
 
-Message = RawFrame | Reading | Skipped | Trend | Consumption | Alert | MeterStatus
+class Approval(enum.StrEnum):
+    """Whether an MQTT device's data is taken in (``[mqtt] unknown_devices``)."""
+
+    ACCEPTED = "accepted"
+    PENDING = "pending"
+    """Registered; its telemetry waits in the dead letters until an operator accepts it."""
+    REJECTED = "rejected"
+
+
+class DeviceHello(msgspec.Struct, frozen=True, kw_only=True, tag="hello"):
+    """A device introduced itself: it is registered, or its entry is updated."""
+
+    device_id: str
+    ts: datetime
+    device_type: str
+    fw_version: str | None = None
+    capabilities: list[str] = msgspec.field(default_factory=list)
+    approval: Approval = Approval.ACCEPTED
+
+
+class DeviceLink(msgspec.Struct, frozen=True, kw_only=True, tag="link"):
+    """A device's own word on its connection (``status``, or the broker's last will)."""
+
+    device_id: str
+    ts: datetime
+    online: bool
+    reason: str = ""
+    """``heartbeat``, ``will`` (the broker's last-will message), or the device's words."""
+    details: dict[str, float | int | str | bool] = msgspec.field(default_factory=dict)
+
+
+class SequenceGap(msgspec.Struct, frozen=True, kw_only=True, tag="gap"):
+    """A data-quality event: telemetry sequence numbers are missing."""
+
+    device_id: str
+    ts: datetime
+    after_seq: int
+    next_seq: int
+    missing: int
+
+
+class CounterRestart(msgspec.Struct, frozen=True, kw_only=True, tag="restart"):
+    """The device started counting again (it rebooted): not a gap."""
+
+    device_id: str
+    ts: datetime
+    last_seq: int
+    next_seq: int
+
+
+class CommandAck(msgspec.Struct, frozen=True, kw_only=True, tag="command_ack"):
+    """A device answered a command (``command/ack``)."""
+
+    device_id: str
+    ts: datetime
+    command_id: str
+    ok: bool
+    result: dict[str, object] = msgspec.field(default_factory=dict)
+    error: str | None = None
+
+
+class OtaProgress(msgspec.Struct, frozen=True, kw_only=True, tag="ota_status"):
+    """A device's firmware update moved on (``ota/status``)."""
+
+    device_id: str
+    ts: datetime
+    ota_id: str
+    state: str
+    """``downloading``, ``installing``, ``updated`` or ``failed``."""
+    progress: float | None = None
+    error: str | None = None
+
+
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, tag="dead_letter"):
+    """A payload that gave nothing usable, kept with the reason and its raw bytes.
+
+    Attributes:
+        reason: ``malformed_json``, ``wrong_type``, ``oversize``, ``unknown_device_type``,
+            ``wrong_device``, ``unknown_topic``, ``unregistered``, ``pending_device``,
+            ``rejected_device``.
+        detail: what exactly was wrong, and where in the payload.
+        journal_seq: the journal record holding the whole payload.
+    """
+
+    device_id: str
+    ts: datetime
+    reason: str
+    detail: str
+    topic: str
+    payload: bytes
+    journal_seq: int | None = None
+
+
+DeviceEvent = (
+    DeviceHello | DeviceLink | SequenceGap | CounterRestart | CommandAck | OtaProgress | DeadLetter
+)
+"""What an MQTT device's payloads say besides readings (journaled, so replayed too)."""
+
+
+class DeviceNews(msgspec.Struct, frozen=True, kw_only=True, tag="device_news"):
+    """Everything one journal record of an MQTT device gave: readings and events.
+
+    Published on ``devices/<id>`` once per record, after the record's readings went out
+    on ``readings/<id>``: the store writer takes the record from this message whole.
+    """
+
+    device_id: str
+    journal_seq: int | None
+    readings: list[Reading] = msgspec.field(default_factory=list)
+    events: list[DeviceEvent] = msgspec.field(default_factory=list)
+    duplicates: int = 0
+
+
+class CommandState(enum.StrEnum):
+    """Life cycle of a command sent to an MQTT device."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    ACKNOWLEDGED = "acknowledged"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class CommandUpdate(msgspec.Struct, frozen=True, kw_only=True, tag="command"):
+    """A command changed state (published on ``commands/<device>`` for the live feed)."""
+
+    id: str
+    device_id: str
+    command: str
+    state: CommandState
+    updated_at: datetime
+    error: str | None = None
+
+
+Message = (
+    RawFrame
+    | Reading
+    | Skipped
+    | Trend
+    | Consumption
+    | Alert
+    | MeterStatus
+    | DeviceNews
+    | CommandUpdate
+)
