@@ -100,14 +100,13 @@ class Mosquitto:
         self._process = subprocess.Popen(
             [mosquitto_binary(), "-c", str(config)],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                err = self._process.stderr.read().decode() if self._process.stderr else ""
                 log = self.log.read_text() if self.log.exists() else ""
-                msg = f"mosquitto exited: {err}{log}"
+                msg = f"mosquitto exited with {self._process.returncode}: {log}"
                 raise RuntimeError(msg)
             with (
                 contextlib.suppress(OSError),
