@@ -251,6 +251,55 @@ class AlertRuleSettings(_Section, frozen=True):
             raise ConfigError(source, f"{where}.limit", "must be above 0 (change per second)")
 
 
+_MQTT_URL = r"^(mqtts?://[^/\s:]+(:[0-9]{1,5})?/?)?$"
+
+
+class MqttSettings(_Section, frozen=True):
+    """The MQTT broker devices publish to (docs/mqtt-protocol.md); off without a ``url``."""
+
+    url: Annotated[
+        str,
+        msgspec.Meta(pattern=_MQTT_URL, description="mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"),
+    ] = ""
+    """``mqtt://host:1883``, ``mqtts://host:8883`` (TLS); empty: no MQTT devices."""
+    prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
+                                        max_length=128)] = "iot"  # fmt: skip
+    """Devices publish under ``<prefix>/<device_id>/``."""
+    client_id: Annotated[str, msgspec.Meta(max_length=128)] = ""
+    """The site's client id, fixed so the broker keeps its session (``meterhub-<site>``)."""
+    username: str | None = None
+    password: Secret | None = None
+    ca_file: str | None = None
+    """CA certificates to verify the broker with (``mqtts://``; the system's by default)."""
+    cert_file: str | None = None
+    """A client certificate (with ``key_file``), for brokers that authenticate clients so."""
+    key_file: str | None = None
+    tls_insecure: bool = False
+    """Skip the broker's host name check (test brokers only)."""
+    session_expiry_s: Annotated[int, msgspec.Meta(ge=0, le=4_294_967_295)] = 86_400
+    """How long the broker keeps the site's session (and queues QoS 1 messages) while
+    the site is away."""
+    receive_maximum: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = 4096
+    """Messages the broker may have in flight to the site, unacknowledged: the
+    back-pressure window (a message is acknowledged once it is in the journal)."""
+    keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=65_535)] = 30
+    max_payload_bytes: Annotated[int, msgspec.Meta(ge=256, le=16_777_216)] = 65_536
+    """Larger payloads go to the dead letters (reason ``oversize``)."""
+    unknown_devices: Literal["accept", "pending", "reject"] = "accept"
+    """What a device that says hello for the first time is registered as."""
+    command_timeout_s: PositiveSeconds = 300.0
+    """A command not acknowledged this long after it was queued is ``expired``."""
+    profiles: list[str] = msgspec.field(default_factory=list)
+    """TOML files with more device types (docs/mqtt-protocol.md, "Device types")."""
+    stale_after: PositiveSeconds = 180.0
+    offline_after: PositiveSeconds = 600.0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a broker is configured."""
+        return bool(self.url)
+
+
 class StorageSettings(_Section, frozen=True):
     """Where readings are kept, and for how long."""
 
@@ -301,6 +350,7 @@ class Settings(_Section, frozen=True):
     pipeline: PipelineSettings = PipelineSettings()
     storage: StorageSettings = StorageSettings()
     journal: JournalSettings = JournalSettings()
+    mqtt: MqttSettings = MqttSettings()
     alerts: list[AlertRuleSettings] = msgspec.field(default_factory=_default_alerts)
 
     def check(self, source: str) -> None:
