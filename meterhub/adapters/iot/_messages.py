@@ -166,6 +166,8 @@ def _decode_json(payload: bytes) -> object:
         message = str(exc)
         if "(byte " in message:
             offset = int(message.rsplit("(byte ", 1)[1].rstrip(")"))
+            if "trailing characters" in message:  # msgspec counts one past the first
+                offset -= 1
             message = f"{message.rsplit(' (byte ', 1)[0]} at {_where(text, offset)}"
         elif "truncated" in message:
             message = f"truncated: the payload ends at {_where(text, len(payload))}"
