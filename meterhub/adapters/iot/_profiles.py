@@ -191,7 +191,7 @@ class DeviceProfile:
 class _TypeWire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)]
     description: str = ""
-    metrics: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    metrics: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class _FileWire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -204,7 +204,7 @@ def _split(exc: msgspec.ValidationError) -> tuple[str, str]:
     return message, where.rstrip("`")
 
 
-def _metric(source: str, key: str, path: str, data: dict[str, Any]) -> MetricDef:
+def _metric(source: str, key: str, path: str, data: object) -> MetricDef:
     parts = path.split(".")
     if not all(parts):
         raise DeviceProfileError(source, key, "a path is JSON keys joined by '.', none empty")
