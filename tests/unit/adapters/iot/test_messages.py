@@ -56,8 +56,13 @@ def test_payload_error_carries_reason_and_detail() -> None:
 def test_hello() -> None:
     hello = parse(
         "hello",
-        {"device_type": "power_meter_ac", "fw_version": "1.4.2", "v": 1,
-         "capabilities": ["telemetry", "command", "ota"], "device_id": "pm-1"},
+        {
+            "device_type": "power_meter_ac",
+            "fw_version": "1.4.2",
+            "v": 1,
+            "capabilities": ["telemetry", "command", "ota"],
+            "device_id": "pm-1",
+        },
     )
     assert hello == Hello("power_meter_ac", "1.4.2", ["telemetry", "command", "ota"])
     assert parse("hello", {"device_type": "x"}) == Hello("x", None, [])
@@ -86,12 +91,21 @@ def test_hello_wrong_type_names_the_field(data: object, where: str) -> None:
 def test_telemetry_single_reading_in_utc() -> None:
     items = parse(
         "telemetry",
-        {"seq": 12, "ts": "2026-12-03T11:00:00+01:00", "boot": 7,
-         "measurements": {"voltage": {"phase_a": 231.2, "unit": "V"}}, "extra": [1]},
+        {
+            "seq": 12,
+            "ts": "2026-12-03T11:00:00+01:00",
+            "boot": 7,
+            "measurements": {"voltage": {"phase_a": 231.2, "unit": "V"}},
+            "extra": [1],
+        },
     )
     assert items == [
-        TelemetryItem(12, datetime(2026, 12, 3, 10, tzinfo=UTC), 7,
-                      {"voltage": {"phase_a": 231.2, "unit": "V"}})
+        TelemetryItem(
+            12,
+            datetime(2026, 12, 3, 10, tzinfo=UTC),
+            7,
+            {"voltage": {"phase_a": 231.2, "unit": "V"}},
+        )
     ]
 
 
@@ -106,11 +120,15 @@ def test_telemetry_time_without_offset_is_utc_and_ts_is_optional() -> None:
 
 
 def test_telemetry_batch() -> None:
-    batch = [{"seq": n, "ts": f"2026-12-03T10:00:0{n}Z", "measurements": {"p": n}} for n in range(3)]
+    batch = [
+        {"seq": n, "ts": f"2026-12-03T10:00:0{n}Z", "measurements": {"p": n}} for n in range(3)
+    ]
     items = parse("telemetry", batch)
     assert isinstance(items, list)
     assert [(i.seq, i.ts.second if i.ts else None, i.measurements) for i in items] == [
-        (0, 0, {"p": 0}), (1, 1, {"p": 1}), (2, 2, {"p": 2})
+        (0, 0, {"p": 0}),
+        (1, 1, {"p": 1}),
+        (2, 2, {"p": 2}),
     ]
     largest = parse("telemetry", [{"seq": n, "measurements": {}} for n in range(10_000)])
     assert isinstance(largest, list)
@@ -133,8 +151,15 @@ def test_telemetry_batch() -> None:
         ({"seq": 1, "ts": 1764756000, "measurements": {}}, "$.ts"),
         ({"seq": 1, "boot": True, "measurements": {}}, "$.boot"),
         ({"seq": 1, "boot": [1], "measurements": {}}, "$.boot"),
-        ([{"seq": 1, "measurements": {}}, {"seq": 2, "measurements": {}},
-          {"seq": 3, "measurements": {}}, {"seq": 4, "measurements": 5}], "$[3].measurements"),
+        (
+            [
+                {"seq": 1, "measurements": {}},
+                {"seq": 2, "measurements": {}},
+                {"seq": 3, "measurements": {}},
+                {"seq": 4, "measurements": 5},
+            ],
+            "$[3].measurements",
+        ),
         ([{"seq": 1, "measurements": {}}, 7], "$[1]"),
         ([], "$"),
         ([{"seq": n, "measurements": {}} for n in range(10_001)], "10001"),
@@ -150,10 +175,23 @@ def test_telemetry_wrong_type_names_the_path(data: object, where: str) -> None:
 
 
 def test_status() -> None:
-    status = parse("status", {"state": "online", "uptime_s": 3600, "rssi": -61, "ip": "10.0.0.7",
-                              "charging": False, "nested": {"a": 1}, "none": None, "v": 1})
-    assert status == Status(True, {"uptime_s": 3600, "rssi": -61, "ip": "10.0.0.7", "charging": False})
-    assert parse("status", {"state": "offline"}) == Status(False, {})
+    status = parse(
+        "status",
+        {
+            "state": "online",
+            "uptime_s": 3600,
+            "rssi": -61,
+            "ip": "10.0.0.7",
+            "charging": False,
+            "nested": {"a": 1},
+            "none": None,
+            "v": 1,
+        },
+    )
+    assert status == Status(
+        online=True, details={"uptime_s": 3600, "rssi": -61, "ip": "10.0.0.7", "charging": False}
+    )
+    assert parse("status", {"state": "offline"}) == Status(online=False, details={})
 
 
 @pytest.mark.parametrize("data", [{}, {"state": "on"}, {"state": True}, ["online"]])
@@ -165,10 +203,10 @@ def test_status_wrong_type(data: object) -> None:
 
 def test_ack() -> None:
     assert parse("command/ack", {"id": "c7", "status": "ok", "result": {"relay_l1": False}}) == Ack(
-        "c7", True, {"relay_l1": False}, None
+        command_id="c7", ok=True, result={"relay_l1": False}, error=None
     )
     assert parse("command/ack", {"id": "c7", "status": "error", "error": "expired"}) == Ack(
-        "c7", False, {}, "expired"
+        command_id="c7", ok=False, result={}, error="expired"
     )
 
 
@@ -197,7 +235,9 @@ def test_ota_status() -> None:
         OtaStatus("o", "failed", None, "sha256")
     )
     for state in ("installing", "updated"):
-        assert parse("ota/status", {"ota_id": "o", "state": state}) == OtaStatus("o", state, None, None)
+        assert parse("ota/status", {"ota_id": "o", "state": state}) == OtaStatus(
+            "o", state, None, None
+        )
 
 
 @pytest.mark.parametrize(
@@ -269,8 +309,10 @@ def test_wrong_device_on_every_kind(kind: str) -> None:
 
 def test_wrong_device_wins_over_wrong_type_and_is_checked_per_batch_item() -> None:
     assert rejected("hello", {"device_id": "PM-1", "device_type": 5}).reason == "wrong_device"
-    batch = [{"seq": 1, "measurements": {}, "device_id": "pm-1"},
-             {"seq": 2, "measurements": {}, "device_id": "other"}]
+    batch = [
+        {"seq": 1, "measurements": {}, "device_id": "pm-1"},
+        {"seq": 2, "measurements": {}, "device_id": "other"},
+    ]
     error = rejected("telemetry", batch)
     assert error.reason == "wrong_device"
     assert "$[1].device_id" in error.detail
