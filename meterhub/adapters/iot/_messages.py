@@ -194,8 +194,6 @@ def _convert(data: object, kind: type[_T]) -> _T:
         # msgspec names no path for an error in the top-level value.
         where = "" if " - at `" in message else " - at `$`"
         raise PayloadError("wrong_type", message + where) from exc
-    except RecursionError as exc:
-        raise PayloadError("wrong_type", "nested too deeply - at `$`") from exc
 
 
 def _telemetry(data: object) -> list[TelemetryItem]:
