@@ -14,7 +14,10 @@ from tests.integration.mqtt.helpers import SUBSCRIPTIONS, payloads, publish, rec
 from tests.mqtt import Mosquitto, free_port
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
+
+PASSWORD = "s3cret-for-tests"  # noqa: S105 (a test broker's)
 
 
 async def test_what_is_published_while_the_site_is_away_arrives_on_return(
@@ -67,24 +70,30 @@ async def test_a_closed_port_is_refused_by_name() -> None:
     assert "connection refused" in str(caught.value)
 
 
-async def test_a_wrong_password_says_not_authorized(tmp_path: Path) -> None:
+@pytest.fixture
+def locked_broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A broker that knows one user, ``meterhub``, with the password ``PASSWORD``."""
     passwords = tmp_path / "passwords"
     passwords.touch()
-    subprocess.run(["mosquitto_passwd", "-b", str(passwords), "meterhub", "right"], check=True)
+    subprocess.run(["mosquitto_passwd", "-b", str(passwords), "meterhub", PASSWORD], check=True)
     folder = tmp_path / "broker"
     folder.mkdir()
     broker = Mosquitto(folder, password_file=passwords)
     broker.start()
-    try:
-        with anyio.fail_after(10), pytest.raises(MqttLinkError) as caught:
-            async with open_session(site(broker, username="meterhub", password="wrong")):
-                pass
-        assert "not authorized as 'meterhub'" in str(caught.value)
-        assert "wrong" not in str(caught.value)  # never the password
-        async with open_session(site(broker, username="meterhub", password="right")) as ok:
-            await ok.publish("iot/x/status", b"{}")
-    finally:
-        broker.stop()
+    yield broker
+    broker.stop()
+
+
+async def test_a_wrong_password_says_not_authorized(locked_broker: Mosquitto) -> None:
+    wrong = site(locked_broker, username="meterhub", password="x" + PASSWORD)
+    with anyio.fail_after(10), pytest.raises(MqttLinkError) as caught:
+        async with open_session(wrong):
+            pass
+    assert "not authorized as 'meterhub' (check username and password)" in str(caught.value)
+    assert PASSWORD not in str(caught.value)
+    right = site(locked_broker, username="meterhub", password=PASSWORD)
+    async with open_session(right) as session:
+        await session.publish("iot/x/status", b"{}")
 
 
 async def test_a_broker_that_stops_mid_iteration_ends_it_with_a_link_error(
