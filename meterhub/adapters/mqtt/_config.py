@@ -40,6 +40,8 @@ class BrokerConfig:
     keepalive_s: int = 30
     clean_start: bool = False
     will: Will | None = None
+    timeout_s: float = 10.0
+    """How long to wait for the broker's CONNACK, SUBACK or PUBACK."""
 
     @property
     def url(self) -> str:

@@ -157,6 +157,13 @@ def _connect_reason(config: BrokerConfig, exc: aiomqtt.MqttError) -> str:
         return f"TLS failed (check ca_file, cert_file and the broker's certificate): {text}"
     if "refused" in text.lower():
         return f"connection refused (is a broker listening there?): {text}"
+    if "timed out" in text:
+        # paho drops a connection closed before the CONNACK (a TLS alert, a listener
+        # that wants a client certificate) without telling aiomqtt: it only times out
+        return (
+            f"no answer to CONNECT within {config.timeout_s:g} s (the broker closed the "
+            f"connection or is too slow{'; does it want a client certificate?' if config.tls else ''})"
+        )
     return f"could not connect: {text}"
 
 
@@ -202,6 +209,7 @@ async def _client(config: BrokerConfig) -> aiomqtt.Client:
         max_queued_incoming_messages=0,
         properties=properties,
         tls_context=tls_context,
+        timeout=config.timeout_s,
     )
     # before the connect, or what the broker queued for the session is acked unseen
     _paho(client).manual_ack_set(on=True)
