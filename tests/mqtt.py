@@ -14,6 +14,7 @@ tests are skipped with a reason; under ``CI=true`` they fail instead.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -84,6 +85,11 @@ class Mosquitto:
             "log_type warning",
             "log_type notice",
         ]
+        if os.geteuid() == 0:
+            # as root, Mosquitto switches to the user "mosquitto", which may not write
+            # the log or the persistence file in the test's folder: sessions then die
+            # with a restart
+            lines.append("user root")
         if self.password_file is not None:
             lines += ["allow_anonymous false", f"password_file {self.password_file}"]
         else:

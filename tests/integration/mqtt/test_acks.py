@@ -1,0 +1,83 @@
+"""The manual ack (aiomqtt issue #345): a message is acked only when the caller says so.
+
+These tests pin ``_session._paho``, the one use of aiomqtt's private paho client.
+"""
+
+from __future__ import annotations
+
+import anyio
+
+from meterhub.adapters.mqtt import open_session
+from tests.integration.mqtt.helpers import SUBSCRIPTIONS, payloads, publish, receive, site
+from tests.mqtt import Mosquitto
+
+
+async def test_an_unacked_message_comes_again_and_an_acked_one_does_not(
+    mosquitto: Mosquitto,
+) -> None:
+    config = site(mosquitto)
+    async with open_session(config, SUBSCRIPTIONS) as session:
+        await publish(mosquitto, b"one")
+        assert payloads(await receive(session, 1)) == [b"one"]
+    # dropped by cancellation while the caller still held it: not acked
+    with anyio.CancelScope() as scope:
+        async with open_session(config, SUBSCRIPTIONS) as session:
+            [again] = await receive(session, 1)
+            assert again.payload == b"one"
+            scope.cancel()
+    async with open_session(config, SUBSCRIPTIONS) as session:
+        [third] = await receive(session, 1)
+        assert third.payload == b"one"
+        session.ack(third)
+    async with open_session(config, SUBSCRIPTIONS) as session:
+        # the broker sends what it holds for the session first, so a marker that comes
+        # first proves "one" is gone
+        await publish(mosquitto, b"marker")
+        assert payloads(await receive(session, 1)) == [b"marker"]
+
+
+async def test_messages_queued_while_away_are_not_acked_by_the_reconnect(
+    mosquitto: Mosquitto,
+) -> None:
+    # the trap of STACK constraint 2: with manual ack set after the connect, what the
+    # broker queued for the session is acked in the same read as the CONNACK
+    config = site(mosquitto)
+    async with open_session(config, SUBSCRIPTIONS):
+        pass
+    await publish(mosquitto, b"a", b"b", b"c")
+    async with open_session(config, SUBSCRIPTIONS) as session:
+        assert payloads(await receive(session, 3)) == [b"a", b"b", b"c"]
+    async with open_session(config, SUBSCRIPTIONS) as session:
+        got = await receive(session, 3)
+        assert payloads(got) == [b"a", b"b", b"c"]
+        for message in got:
+            session.ack(message)
+        await publish(mosquitto, b"marker")
+        assert payloads(await receive(session, 1)) == [b"marker"]
+
+
+async def test_qos0_needs_no_ack(mosquitto: Mosquitto) -> None:
+    async with open_session(site(mosquitto), [("iot/+/status", 0)]) as session:
+        device = site(mosquitto, client_id="device-1", clean_start=True)
+        async with open_session(device) as publisher:
+            await publisher.publish("iot/dev-1/status", b"{}", qos=0)
+        [message] = await receive(session, 1)
+        assert (message.topic, message.qos, message.retain) == ("iot/dev-1/status", 0, False)
+        session.ack(message)  # a no-op, not an error
+
+
+async def test_receive_maximum_holds_the_broker_back_until_acked(mosquitto: Mosquitto) -> None:
+    config = site(mosquitto, receive_maximum=5)
+    async with open_session(config, SUBSCRIPTIONS) as session:
+        await publish(mosquitto, *(str(i).encode() for i in range(10)))
+        first = await receive(session, 5)
+        assert payloads(first) == [b"0", b"1", b"2", b"3", b"4"]
+        # nothing more while the window is full (a bounded wait for an absence)
+        with anyio.move_on_after(1.0):
+            extra = await receive(session, 1, timeout=2)
+            raise AssertionError(f"a sixth message came unacked: {extra}")
+        session.ack(first[0])
+        assert payloads(await receive(session, 1)) == [b"5"]
+        for message in first[1:]:
+            session.ack(message)
+        assert payloads(await receive(session, 4)) == [b"6", b"7", b"8", b"9"]
