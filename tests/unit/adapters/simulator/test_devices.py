@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -197,7 +198,7 @@ def test_a_well_behaved_device_never_misbehaves() -> None:
 
 def test_duplicates_send_the_same_payload_twice_at_their_rate() -> None:
     outs = run(device(misbehave=frozenset({"duplicates"})))
-    doubled = [out for out in outs if len(out) == 2]  # noqa: PLR2004
+    doubled = [out for out in outs if len(out) == 2]
     assert LOW <= len(doubled) <= HIGH
     assert all(out[0] == out[1] for out in doubled)
     assert [readings(out[0].payload)[0].seq for out in outs] == list(range(MESSAGES))
@@ -205,7 +206,7 @@ def test_duplicates_send_the_same_payload_twice_at_their_rate() -> None:
 
 def test_gaps_skip_one_to_five_seqs_at_their_rate() -> None:
     seqs = [readings(out[0].payload)[0].seq for out in run(device(misbehave=frozenset({"gaps"})))]
-    jumps = [b - a for a, b in zip(seqs, seqs[1:], strict=False) if b - a != 1]
+    jumps = [b - a for a, b in itertools.pairwise(seqs) if b - a != 1]
     assert LOW <= len(jumps) <= HIGH
     assert set(jumps) == {2, 3, 4, 5, 6}  # 1-5 skipped, every size seen
 
@@ -227,7 +228,7 @@ def test_restarts_send_hello_then_seq_zero_with_a_new_boot() -> None:
 
 def test_malformed_payloads_come_beside_an_intact_stream() -> None:
     outs = run(device(misbehave=frozenset({"malformed"})))
-    broken = [out[1].payload for out in outs if len(out) == 2]  # noqa: PLR2004
+    broken = [out[1].payload for out in outs if len(out) == 2]
     assert LOW <= len(broken) <= HIGH
     assert all(is_malformed(payload) for payload in broken)
     kinds = {
