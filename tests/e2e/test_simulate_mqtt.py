@@ -148,22 +148,32 @@ async def test_misbehaving_devices_send_exactly_what_their_seed_says(mosquitto: 
         tg.cancel_scope.cancel()
 
     # the misbehaviours depend on (seed, device, message number), not on the clock
-    twin = SimulatedDevice(
-        DEVICE_KINDS[0], IDS[0], seed=3, start=datetime.now(UTC), misbehave=wrong
-    )
-    expected = [o for _ in range(200) for o in twin.telemetry(datetime.now(UTC))]
-    got = [m for m in rec.messages if m.suffix in {"hello", "telemetry"}][
-        1:
-    ]  # after the first hello
-    assert [m.suffix for m in got] == [o.suffix for o in expected]
-    shapes = Counter(m.payload[:1] for m in got if m.suffix == "telemetry")
-    assert shapes[b"["] > 0  # batches
-    assert (
-        shapes[b"\xff"] + sum(m.payload[:1] == b"{" and not m.payload.endswith(b"}") for m in got)
-        > 0
-    )
+    now = datetime.now(UTC)
+    twin = SimulatedDevice(DEVICE_KINDS[0], IDS[0], seed=3, start=now, misbehave=wrong)
+    expected = [o for _ in range(200) for o in twin.telemetry(now)]
+    got = [m for m in rec.messages if m.suffix in {"hello", "telemetry"}][1:]  # after hello
+    assert [(m.suffix, counters(m.payload)) for m in got] == [
+        (o.suffix, counters(o.payload)) for o in expected
+    ]
+    shapes = [counters(m.payload) for m in got if m.suffix == "telemetry"]
+    assert any(shape is None for shape in shapes)  # malformed
+    assert any(shape is not None and len(shape) > 1 for shape in shapes)  # batches
     payloads = Counter(m.payload for m in got if m.suffix == "telemetry")
     assert max(payloads.values()) == 2  # duplicates
+
+
+def counters(payload: bytes) -> list[list[int]] | None:
+    """The (seq, boot) of each reading of a telemetry payload; ``None`` if malformed."""
+    try:
+        decoded = msgspec.json.decode(payload)
+    except msgspec.DecodeError:
+        return None
+    readings = decoded if isinstance(decoded, list) else [decoded]
+    if not all(isinstance(r, dict) and isinstance(r.get("seq"), int) for r in readings):
+        return None
+    if not all(isinstance(r.get("measurements"), dict) for r in readings):
+        return None
+    return [[r["seq"], r["boot"]] for r in readings]
 
 
 @asynccontextmanager
