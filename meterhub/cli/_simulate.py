@@ -1,4 +1,7 @@
-"""``meterhub simulate``: real meter telegrams from simulated meters, for tests and demos."""
+"""``meterhub simulate``: real meter telegrams from simulated meters, for tests and demos.
+
+With ``--mqtt`` it runs simulated MQTT devices instead (``_simulate_mqtt``).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from meterhub.adapters.simulator import SimulatedMeter, demo_key
+from meterhub.cli import _simulate_mqtt
 from meterhub.platform import ConfigError
 
 if TYPE_CHECKING:
@@ -41,9 +45,10 @@ def add_parser(commands: Any) -> None:  # noqa: ANN401 (argparse's private subpa
     """Register the ``simulate`` command."""
     sim = commands.add_parser(
         "simulate",
-        help="produce telegrams of simulated meters (Kaifa M-Bus, DSMR P1)",
+        help="produce telegrams of simulated meters (Kaifa M-Bus, DSMR P1) or MQTT devices",
         description="Writes telegrams as hex lines (default), raw bytes, to a new "
-        "pseudo-terminal (--pty) or to an existing serial device (--port).",
+        "pseudo-terminal (--pty) or to an existing serial device (--port). With --mqtt, "
+        "runs simulated MQTT devices on that broker instead (docs/mqtt-protocol.md).",
     )
     sim.add_argument("--kind", choices=["kaifa_flat", "kaifa_nested", "dsmr5"],
                      default="kaifa_flat")  # fmt: skip
@@ -55,6 +60,15 @@ def add_parser(commands: Any) -> None:  # noqa: ANN401 (argparse's private subpa
     sim.add_argument("--count", type=_count, default=0, help="stop after N telegrams (0: never)")
     sim.add_argument("--pv", action="store_true", help="a meter with a PV system (exports)")
     sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--mqtt", metavar="URL", help="run MQTT devices on this broker "
+                     "(mqtt://HOST[:PORT] or mqtts://HOST[:PORT]) instead of meters")  # fmt: skip
+    sim.add_argument("--devices", type=_simulate_mqtt.device_count, default=5,
+                     help="with --mqtt: how many devices (kinds round-robin)")  # fmt: skip
+    sim.add_argument("--misbehave", type=_simulate_mqtt.misbehaviours, nargs="?",
+                     const="all", default=frozenset(), metavar="NAMES",
+                     help="with --mqtt: misbehave now and then (all, or some of "
+                     "duplicates,gaps,restarts,malformed,batches)")  # fmt: skip
+    sim.add_argument("--prefix", default="iot", help="with --mqtt: the topic prefix")
     out = sim.add_mutually_exclusive_group()
     out.add_argument("--raw", action="store_true", help="raw bytes on stdout instead of hex")
     out.add_argument("--pty", action="store_true", help="create a pty and write to it")
@@ -105,6 +119,8 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Produce telegrams until ``--count`` is reached or the user stops it."""
+    if args.mqtt:
+        return _simulate_mqtt.run(args)
     if args.show_key:
         key = _key(args)
         print(key.hex().upper() if key else "none")

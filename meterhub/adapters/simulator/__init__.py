@@ -5,9 +5,18 @@ start=...)`` produces what a Kaifa MA309M sends over M-Bus (AES-GCM ciphered DLM
 push, flat EVN or nested TINETZ layout) or a DSMR 5.0.2 P1 telegram, together with
 the values it encoded. The building blocks (load model, A-XDR payloads, ciphering,
 M-Bus framing, DSMR rendering) are exported for tests and benchmarks.
+``SimulatedDevice`` produces the JSON payloads of an MQTT device (docs/mqtt-protocol.md).
 """
 
 from meterhub.adapters.simulator._axdr_encode import cosem_datetime
+from meterhub.adapters.simulator._devices import (
+    DEVICE_KINDS,
+    FAILING_SHA256,
+    MISBEHAVIOUR_RATE,
+    MISBEHAVIOURS,
+    Outgoing,
+    SimulatedDevice,
+)
 from meterhub.adapters.simulator._dsmr import (
     DsmrReadings,
     crc16_arc,
@@ -34,10 +43,14 @@ from meterhub.adapters.simulator._shapes import COMMERCIAL, HOUSEHOLD, LoadShape
 
 __all__ = [
     "COMMERCIAL",
+    "DEVICE_KINDS",
+    "FAILING_SHA256",
     "HOUSEHOLD",
     "KAIFA_FLAT",
     "KAIFA_NESTED",
     "KAIFA_NESTED_SINGLE_PHASE",
+    "MISBEHAVIOURS",
+    "MISBEHAVIOUR_RATE",
     "DsmrReadings",
     "KaifaLayout",
     "LoadModel",
@@ -45,8 +58,10 @@ __all__ = [
     "MeterKind",
     "MeterState",
     "MeterTraits",
+    "Outgoing",
     "Peak",
     "Register",
+    "SimulatedDevice",
     "SimulatedMeter",
     "cosem_datetime",
     "crc16_arc",
