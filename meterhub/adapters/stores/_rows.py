@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from meterhub.model import Reading  # noqa: TC001 - used at runtime by rows_from_reading
+from meterhub.model import CommandState, Reading
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -131,6 +131,73 @@ class AlertRow(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
+
+
+class DeadLetterRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A device payload that gave nothing usable, with why and its raw bytes.
+
+    ``id`` is assigned by the store (None before the row is written); a row whose
+    (``journal_seq``, ``device_id``) is stored already is not written again.
+    """
+
+    id: int | None = None
+    device_id: str
+    ts: datetime
+    reason: str
+    detail: str
+    topic: str
+    payload: bytes
+    journal_seq: int | None = None
+
+
+class DeviceEventRow(msgspec.Struct, frozen=True, kw_only=True):
+    """Something that happened to a device's data or link.
+
+    Attributes:
+        kind: ``gap``, ``restart``, ``online`` or ``offline``.
+        details: what the kind needs (for a gap ``{"missing": 3, "after": 9}``).
+    """
+
+    device_id: str
+    ts: datetime
+    kind: str
+    journal_seq: int | None = None
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class CommandRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A command for an MQTT device and where it is in its life cycle."""
+
+    id: str
+    device_id: str
+    command: str
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    state: CommandState
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    sent_at: datetime | None = None
+    finished_at: datetime | None = None
+    """When it was acknowledged, failed or expired."""
+    result: dict[str, Any] = msgspec.field(default_factory=dict)
+    error: str | None = None
+
+
+class OtaRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A firmware update of one device; its request is the command with the same id."""
+
+    id: str
+    device_id: str
+    version: str
+    url: str
+    sha256: str
+    state: str
+    """``requested``, ``downloading``, ``installing``, ``updated`` or ``failed``."""
+    progress: float | None = None
+    """Percent done, as the device reported it."""
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -15,16 +15,20 @@ if TYPE_CHECKING:
         AlertState,
         Application,
         BucketRow,
+        CommandRow,
         ConsumptionPeriod,
         ConsumptionRow,
+        DeadLetterRow,
         Device,
+        DeviceEventRow,
         DeviceType,
+        OtaRow,
         Period,
         ReadingRow,
         Severity,
         TrendRow,
     )
-    from meterhub.model import Reading
+    from meterhub.model import CommandState, Reading
 
 PageKey = tuple["datetime", str, str]
 """Keyset position ``(ts, meter_id, metric)`` of the last row of the previous page."""
@@ -215,6 +219,122 @@ class Store(Protocol):
         """Alerts matching every given filter, newest ``opened_at`` first."""
         ...
 
+    # MQTT devices -------------------------------------------------------------------
+
+    async def write_dead_letters(self, rows: Sequence[DeadLetterRow]) -> int:
+        """Store dead letters; one whose (journal_seq, device_id) is stored is skipped.
+
+        Rows without a ``journal_seq`` are always stored; their ``id`` is ignored (the
+        store assigns ids in insertion order).
+
+        Returns:
+            How many rows were new.
+        """
+        ...
+
+    async def list_dead_letters(
+        self,
+        *,
+        device: str | None = None,
+        reason: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[DeadLetterRow]:
+        """Dead letters matching every given filter, highest id first, below ``before_id``."""
+        ...
+
+    async def write_device_events(self, rows: Sequence[DeviceEventRow]) -> int:
+        """Store device events; one whose (device_id, kind, journal_seq) is stored is skipped.
+
+        Returns:
+            How many rows were new.
+        """
+        ...
+
+    async def list_device_events(
+        self,
+        device_id: str,
+        *,
+        kinds: list[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+    ) -> list[DeviceEventRow]:
+        """Events of one device with ``start <= ts < end``, newest first."""
+        ...
+
+    async def insert_command(self, row: CommandRow) -> None:
+        """Store a new command (a :class:`StoreError` if its id is taken)."""
+        ...
+
+    async def get_command(self, command_id: str) -> CommandRow | None:
+        """One command, or None."""
+        ...
+
+    async def list_commands(
+        self,
+        *,
+        device_id: str | None = None,
+        states: list[CommandState] | None = None,
+        limit: int = 100,
+    ) -> list[CommandRow]:
+        """Commands matching every given filter, newest ``created_at`` first."""
+        ...
+
+    async def update_command(
+        self,
+        command_id: str,
+        *,
+        state: CommandState,
+        at: datetime,
+        from_states: Sequence[CommandState],
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> CommandRow | None:
+        """Move a command to ``state`` if it is in one of ``from_states``, atomically.
+
+        Sets ``updated_at`` to ``at``, and ``sent_at`` (for ``sent``) or ``finished_at``
+        (for ``acknowledged``, ``failed``, ``expired``) too; ``result`` and ``error``
+        replace the stored ones when given. Of two writers racing from the same state
+        only one gets the row.
+
+        Returns:
+            The updated command, or None when it is missing or in no ``from_states``.
+        """
+        ...
+
+    async def insert_ota(self, row: OtaRow) -> None:
+        """Store a new firmware update (a :class:`StoreError` if its id is taken)."""
+        ...
+
+    async def get_ota(self, ota_id: str) -> OtaRow | None:
+        """One firmware update, or None."""
+        ...
+
+    async def list_ota(self, device_id: str, *, limit: int = 100) -> list[OtaRow]:
+        """Firmware updates of one device, newest ``created_at`` first."""
+        ...
+
+    async def update_ota(
+        self,
+        ota_id: str,
+        *,
+        state: str,
+        at: datetime,
+        from_states: Sequence[str],
+        progress: float | None = None,
+        error: str | None = None,
+    ) -> OtaRow | None:
+        """Move a firmware update to ``state`` if it is in one of ``from_states``, atomically.
+
+        Sets ``updated_at`` to ``at``; ``progress`` and ``error`` replace the stored
+        ones when given.
+
+        Returns:
+            The updated run, or None when it is missing or in no ``from_states``.
+        """
+        ...
+
     # retention ----------------------------------------------------------------------
 
     async def rollup(self, now: datetime) -> int:
@@ -234,6 +354,8 @@ class Store(Protocol):
         minutes (``trends_short``) go with the raw readings, longer ones
         (``trends_long``) with the 15-minute rollups, ``consumption`` and resolved
         ``alerts`` (by their resolve time) with the daily rollups. Open and
-        acknowledged alerts are never pruned.
+        acknowledged alerts are never pruned. ``dead_letters`` and ``device_events``
+        (by their time) and finished ``commands`` and ``ota`` runs (by their last update)
+        go with the daily rollups too; queued and sent commands and running updates stay.
         """
         ...
