@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 # docs/mqtt-protocol.md, "Connection": 1 to 64 letters, digits, '.', '_' and '-'
 _DEVICE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _PREFIX = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+PLACEHOLDER_PASSWORD = "CHANGE-ME"  # noqa: S105 (what the operator replaces)
 DEVICE_TOPICS = ("hello", "telemetry", "status", "command/ack", "ota/status")
 """What a device publishes under ``<prefix>/<device_id>/``."""
 
@@ -55,23 +56,26 @@ def render_acl(*, prefix: str = "iot", site_user: str = "meterhub") -> str:
         "# Mosquitto acl_file for the meterhub MQTT device protocol (docs/mqtt-protocol.md).",
         "# Written by `meterhub mqtt-acl`. Load it with `acl_file` in mosquitto.conf.",
         "",
+        "# A device's username is its device id (%u below): it may publish only under",
+        "# its own id and read only its own commands. Patterns apply to every user.",
+        *(f"pattern write {prefix}/%u/{topic}" for topic in DEVICE_TOPICS),
+        f"pattern read {prefix}/%u/command",
+        "",
         f"# The site ({site_user}) reads what every device publishes under {prefix}/",
         "# and sends commands to any device.",
         f"user {site_user}",
         f"topic read {prefix}/#",
         f"topic write {prefix}/+/command",
-        "",
-        "# Every other user is a device whose username is its device id: %u below.",
-        "# It may publish only under its own id and read only its own commands.",
-        "# Patterns apply to all users; the site's own id is never a device's.",
-        *(f"pattern write {prefix}/%u/{topic}" for topic in DEVICE_TOPICS),
-        f"pattern read {prefix}/%u/command",
     ]
     return "\n".join(lines) + "\n"
 
 
 def render_password_template(users: Sequence[str]) -> str:
-    """A ``password_file`` with a placeholder password for each user.
+    """A ``password_file`` with the placeholder password ``CHANGE-ME`` for each user.
+
+    Set the passwords, then hash them in place with ``mosquitto_passwd -U FILE``. No
+    comment says so in the file: ``mosquitto_passwd`` 2.0 calls a line without ``:``
+    corrupt, and one with ``:`` would become a user.
 
     Raises:
         ValueError: a user is not a valid name, or is listed twice.
@@ -82,10 +86,4 @@ def render_password_template(users: Sequence[str]) -> str:
         if user in seen:
             raise ValueError(f"user {user!r} is listed twice")
         seen.add(user)
-    lines = [
-        "# Mosquitto password_file: replace each CHANGE-ME with the user's password,",
-        "# then hash them in place with `mosquitto_passwd -U FILE` before loading it",
-        "# with `password_file` in mosquitto.conf.",
-        *(f"{user}:CHANGE-ME" for user in users),
-    ]
-    return "\n".join(lines) + "\n"
+    return "".join(f"{user}:{PLACEHOLDER_PASSWORD}\n" for user in users)

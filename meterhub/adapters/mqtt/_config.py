@@ -61,6 +61,9 @@ def parse_broker_url(url: str) -> tuple[str, int, bool]:
         ValueError: the URL is not one of those two forms; the message says what is wrong.
     """
     parts = urllib.parse.urlsplit(url)
+    if "@" in parts.netloc:
+        # never echo a password someone put in the URL
+        url = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
     if parts.scheme not in _DEFAULT_PORTS:
         got = f"{parts.scheme}://" if parts.scheme else "no scheme"
         raise ValueError(f"broker URL {url!r}: expected mqtt:// or mqtts://, got {got}")

@@ -160,9 +160,10 @@ def _connect_reason(config: BrokerConfig, exc: aiomqtt.MqttError) -> str:
     if "timed out" in text:
         # paho drops a connection closed before the CONNACK (a TLS alert, a listener
         # that wants a client certificate) without telling aiomqtt: it only times out
+        hint = "; does it want a client certificate?" if config.tls else ""
         return (
-            f"no answer to CONNECT within {config.timeout_s:g} s (the broker closed the "
-            f"connection or is too slow{'; does it want a client certificate?' if config.tls else ''})"
+            f"no answer to CONNECT within {config.timeout_s:g} s "
+            f"(the broker closed the connection or is too slow{hint})"
         )
     return f"could not connect: {text}"
 
