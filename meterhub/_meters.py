@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from meterhub.actors import (
+    APPROVAL,
     AlertRule,
     Counters,
     DeviceCodec,
     DeviceDirectory,
+    DeviceRules,
     InputActor,
     InputMessage,
     InputSetup,
@@ -43,7 +45,7 @@ from meterhub.adapters.transports import (
     SimulatedTransport,
     Transport,
 )
-from meterhub.model import DeviceMeta, Severity
+from meterhub.model import Approval, DeviceMeta, Severity
 from meterhub.platform import ActorSpec, ConfigError
 
 if TYPE_CHECKING:
@@ -168,15 +170,22 @@ def pipeline_factory(
     settings: Settings,
     profiles: ProfileRegistry,
     directory: Callable[[], DeviceDirectory],
+    devices: DeviceRules | None = None,
 ) -> Callable[[], Pipeline]:
     """Makes the site's pipeline: each call a fresh one with its own per-device state.
+
+    Args:
+        settings: the site's configuration.
+        profiles: the meter profiles.
+        directory: the device registry, read at every frame.
+        devices: how MQTT device payloads are taken in (None: MQTT is off).
 
     Raises:
         ConfigError: a meter names an unknown profile.
     """
     codecs = {m.id: device_codec(m, i, profiles) for i, m in enumerate(settings.meters)}
     rules, counters = validation_rules(settings), Counters(profiles.counters())
-    return lambda: Pipeline(codecs, Validator(rules, counters), directory)
+    return lambda: Pipeline(codecs, Validator(rules, counters), directory, devices)
 
 
 def input_spec(
@@ -291,7 +300,13 @@ async def load_directory(store: Store) -> DeviceDirectory:
     """
     applications = await store.list_applications()
     devices: dict[str, DeviceMeta] = {}
+    approvals: dict[str, Approval] = {}
     for device in await store.list_devices():
+        if device.metadata.get(INPUT) == "mqtt":
+            approval = device.metadata.get(APPROVAL, Approval.ACCEPTED.value)
+            # an unreadable approval is not an acceptance
+            known = approval in {a.value for a in Approval}
+            approvals[device.id] = Approval(approval) if known else Approval.PENDING
         apps = [a.name for a in applications if device.device_type in a.device_types]
         devices[device.id] = DeviceMeta(
             name=device.name or device.id,
@@ -300,4 +315,4 @@ async def load_directory(store: Store) -> DeviceDirectory:
             tags=list(device.tags),
             applications=apps,
         )
-    return DeviceDirectory(devices)
+    return DeviceDirectory(devices, approvals)

@@ -18,7 +18,9 @@ from meterhub._meters import (
     pipeline_factory,
     register_configured,
 )
+from meterhub._mqtt import device_rules, mqtt_specs
 from meterhub.actors import (
+    COMMANDER,
     SINK,
     AggregatorActor,
     AlertCommand,
@@ -27,11 +29,13 @@ from meterhub.actors import (
     ConsumptionTracker,
     Counters,
     DeviceDirectory,
+    DeviceEventWriter,
     HeartbeatActor,
     JournalView,
     LiveBoard,
     MaintenanceActor,
     OperatorMetrics,
+    Queued,
     ReadingLogger,
     Retention,
     StoreWriter,
@@ -48,19 +52,22 @@ from meterhub.platform import (
     ActorSystem,
     Bus,
     ConfigError,
+    MailboxClosedError,
     MailboxPolicy,
     Readiness,
     Telemetry,
     ask,
 )
+from meterhub.topics import COMMANDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from types import TracebackType
     from typing import Any
 
+    from meterhub.adapters.stores import CommandRow
     from meterhub.adapters.transports import Transport
-    from meterhub.model import Alert
+    from meterhub.model import Alert, CommandUpdate
     from meterhub.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -212,6 +219,27 @@ class Site:
         """Load the registry again: the next frame on every path is enriched from it."""
         self._directory = await load_directory(self.store)
 
+    async def command_queued(self, command: CommandRow) -> None:
+        """Hand a stored ``queued`` command to the commander, which sends it.
+
+        Without MQTT (or with the commander given up on) it stays queued in the store
+        and expires there: the commander picks it up when it starts.
+        """
+        if not self.settings.mqtt.enabled:
+            return
+        try:
+            await self.system.lookup(COMMANDER).send(Queued(command))
+        except MailboxClosedError:
+            _log.warning("the commander is not running; command %s waits in the store",
+                         command.id)  # fmt: skip
+
+    def command_timeout_s(self) -> float:
+        """Seconds a new command waits for its acknowledgement (``[mqtt] command_timeout_s``)."""
+        return self.settings.mqtt.command_timeout_s
+
+    async def _command_changed(self, update: CommandUpdate) -> None:
+        await COMMANDS.publish(self.bus, update.device_id, update)
+
     def _current_directory(self) -> DeviceDirectory:
         return self._directory
 
@@ -221,12 +249,15 @@ class Site:
         settings, spawn, store = self.settings, self.system.spawn, self.store
         pipeline, storage = settings.pipeline, settings.storage
         profiles = load_profiles(settings)
-        make_pipeline = pipeline_factory(settings, profiles, self._current_directory)
+        make_pipeline = pipeline_factory(settings, profiles, self._current_directory,
+                                         device_rules(settings))  # fmt: skip
         writer = WriterSettings(batch_rows=storage.batch_rows,
                                 flush_interval=storage.flush_interval_s)  # fmt: skip
         observe = self._metrics.observe_write
+        events = DeviceEventWriter(store, self.devices_changed, self._command_changed)
         await spawn(ActorSpec(SINK, lambda: StoreWriter(store, self.journal, make_pipeline,
-                                                        writer, observe),
+                                                        writer, observe,
+                                                        apply_events=events.apply),
                               mailbox_capacity=100_000, mailbox_policy=MailboxPolicy.DROP_OLDEST,
                               # behind, it takes bigger batches: a commit costs
                               # SQLite a fixed ~0.1 s, so bigger ones catch up
@@ -256,6 +287,8 @@ class Site:
             await spawn(input_spec(meter, index, live, journal=self.journal, board=self.board,
                                    transport=self._transports.get(meter.id),
                                    capture_dir=Path(settings.data_dir) / "captures"))  # fmt: skip
+        for spec in mqtt_specs(settings, live, store, journal=self.journal, board=self.board):
+            await spawn(spec)
         interval = settings.demo.heartbeat_interval
         await spawn(ActorSpec("heartbeat", lambda: HeartbeatActor(interval), mailbox_capacity=16,
                               mailbox_policy=MailboxPolicy.DROP_OLDEST))  # fmt: skip

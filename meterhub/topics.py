@@ -13,13 +13,24 @@ names carry over unchanged to an MQTT bridge.
 | ``trends/<meter>`` | ``Trend`` | aggregator | store writer, live feed |
 | ``consumption/<meter>`` | ``Consumption`` | aggregator | store writer, live feed |
 | ``alerts/<meter>`` | ``Alert`` (each change) | alerter | store writer, live feed |
+| ``devices/<device>`` | ``DeviceNews`` (one per journal record of an MQTT device) | inputs | store writer, commander, live feed |
+| ``commands/<device>`` | ``CommandUpdate`` (each change of a command) | commander, store writer | live feed |
 """  # noqa: E501 (a table)
 
 from __future__ import annotations
 
 from typing import Any
 
-from meterhub.model import Alert, Consumption, MeterStatus, Reading, Skipped, Trend
+from meterhub.model import (
+    Alert,
+    CommandUpdate,
+    Consumption,
+    DeviceNews,
+    MeterStatus,
+    Reading,
+    Skipped,
+    Trend,
+)
 from meterhub.platform import Topic
 
 READINGS: Topic[Reading] = Topic("reading", "readings", Reading)
@@ -28,11 +39,15 @@ METER_STATUS: Topic[MeterStatus] = Topic("status", "status", MeterStatus)
 TRENDS: Topic[Trend] = Topic("trend", "trends", Trend)
 CONSUMPTION: Topic[Consumption] = Topic("consumption", "consumption", Consumption)
 ALERTS: Topic[Alert] = Topic("alert", "alerts", Alert)
+DEVICE_NEWS: Topic[DeviceNews] = Topic("device", "devices", DeviceNews)
+COMMANDS: Topic[CommandUpdate] = Topic("command", "commands", CommandUpdate)
 
-TOPICS: tuple[Topic[Any], ...] = (READINGS, SKIPPED, METER_STATUS, TRENDS, CONSUMPTION, ALERTS)
+TOPICS: tuple[Topic[Any], ...] = (READINGS, SKIPPED, METER_STATUS, TRENDS, CONSUMPTION, ALERTS,
+                                  DEVICE_NEWS, COMMANDS)  # fmt: skip
 """Every topic of the bus."""
 
-LIVE: tuple[Topic[Any], ...] = (READINGS, TRENDS, CONSUMPTION, ALERTS, METER_STATUS)
+LIVE: tuple[Topic[Any], ...] = (READINGS, TRENDS, CONSUMPTION, ALERTS, METER_STATUS, DEVICE_NEWS,
+                                COMMANDS)  # fmt: skip
 """The topics a live-feed client may subscribe to, by their ``kind``."""
 
 BY_KIND: dict[str, Topic[Any]] = {topic.kind: topic for topic in TOPICS}
@@ -40,7 +55,9 @@ BY_KIND: dict[str, Topic[Any]] = {topic.kind: topic for topic in TOPICS}
 __all__ = [
     "ALERTS",
     "BY_KIND",
+    "COMMANDS",
     "CONSUMPTION",
+    "DEVICE_NEWS",
     "LIVE",
     "METER_STATUS",
     "READINGS",

@@ -1,6 +1,7 @@
 """Domain actors that wire the adapters into the runtime, and the one pipeline."""
 
 from meterhub.actors._alert_rules import AlertEngine, AlertRule
+from meterhub.actors._commands import COMMANDER, Commander, Queued
 from meterhub.actors._consumption import ConsumptionTracker
 from meterhub.actors._counters import Counters
 from meterhub.actors._derived import (
@@ -10,6 +11,8 @@ from meterhub.actors._derived import (
     AlerterActor,
     AlertQuery,
 )
+from meterhub.actors._device_events import APPROVAL, DeviceEventWriter
+from meterhub.actors._device_pipeline import IOT_FORMAT, DevicePipeline, DeviceRules
 from meterhub.actors._devices import DeviceDirectory
 from meterhub.actors._health import MeterHealth
 from meterhub.actors._heartbeat import Beat, HeartbeatActor
@@ -39,7 +42,10 @@ from meterhub.actors._trends import TrendTracker
 from meterhub.actors._validation import DEFAULT_RANGES, RangeRule, ValidationRules, Validator
 
 __all__ = [
+    "APPROVAL",
+    "COMMANDER",
     "DEFAULT_RANGES",
+    "IOT_FORMAT",
     "RECONNECT",
     "SINK",
     "TARIFF_TOTALS",
@@ -50,10 +56,14 @@ __all__ = [
     "AlertRule",
     "AlerterActor",
     "Beat",
+    "Commander",
     "ConsumptionTracker",
     "Counters",
     "DeviceCodec",
     "DeviceDirectory",
+    "DeviceEventWriter",
+    "DevicePipeline",
+    "DeviceRules",
     "Duplicate",
     "HeartbeatActor",
     "InputActor",
@@ -69,6 +79,7 @@ __all__ = [
     "Outcome",
     "PayloadDecoder",
     "Pipeline",
+    "Queued",
     "RangeRule",
     "ReadingLogger",
     "Retention",

@@ -19,9 +19,9 @@ from meterhub.actors._health import MeterHealth
 from meterhub.actors._pipeline import Duplicate, UnknownDevice
 from meterhub.adapters.journal import JournalError
 from meterhub.adapters.transports import TransportError
-from meterhub.model import MeterStatus, Reading, Skipped
+from meterhub.model import DeadLetter, DeviceLink, DeviceNews, MeterStatus, Reading, Skipped
 from meterhub.platform import Actor, Backoff, Reply, RestartPolicy
-from meterhub.topics import METER_STATUS, READINGS, SKIPPED
+from meterhub.topics import DEVICE_NEWS, METER_STATUS, READINGS, SKIPPED
 
 if TYPE_CHECKING:
     from meterhub.actors._live_board import LiveBoard
@@ -45,6 +45,10 @@ class JournalAppender(Protocol):
         """
         ...
 
+    async def wait_durable(self, seq: int) -> None:
+        """Until record ``seq`` is on disk."""
+        ...
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class InputSetup:
@@ -57,6 +61,8 @@ class InputSetup:
         journal: where frames go before decoding (None: not journaled).
         board: where the devices' live state is shown to the API (None: nowhere).
         reconnect: backoff between attempts to run a broken input again.
+        new_devices: (stale_after, offline_after) for devices the input names at run
+            time (MQTT devices); None: frames of devices not in ``health`` are ignored.
     """
 
     input: Input
@@ -65,6 +71,7 @@ class InputSetup:
     journal: JournalAppender | None = None
     board: LiveBoard | None = None
     reconnect: RestartPolicy = RECONNECT
+    new_devices: tuple[float, float] | None = None
 
 
 class Tick(msgspec.Struct, frozen=True):
@@ -104,7 +111,10 @@ class InputActor(Actor[InputMessage]):
                 board.attach(device, health.status)
         self.context.start_background(self._run_input, "input")
         # a shared input may start before it knows any device
-        period = min((min(s, o) for s, o in self.setup.health.values()), default=30.0) / 4
+        limits = [*self.setup.health.values()]
+        if self.setup.new_devices is not None:
+            limits.append(self.setup.new_devices)
+        period = min((min(s, o) for s, o in limits), default=30.0) / 4
         self.context.every(period, Tick, "health-timer")
 
     async def _run_input(self) -> None:
@@ -129,13 +139,19 @@ class InputActor(Actor[InputMessage]):
 
     # -- FrameSink ----------------------------------------------------------------------
 
-    async def deliver(self, frame: RawFrame) -> None:
-        """Journal the frame, run the pipeline, publish what it gave."""
+    async def deliver(self, frame: RawFrame, *, must_journal: bool = False) -> int | None:
+        """Journal the frame, run the pipeline, publish what it gave; its journal seq.
+
+        Raises:
+            JournalError: with ``must_journal``, the journal did not take the frame (an
+                MQTT input then leaves the message unacknowledged for the broker to
+                send again).
+        """
         health = self._device(frame.meter_id)
         if health is None:
-            return
+            return None
         health.frame()
-        seq = self._journal(frame, health)
+        seq = self._journal(frame, health, must_journal=must_journal)
         bus = self.context.bus
         outcome: Outcome | None = None
         if frame.rejected is not None:
@@ -148,7 +164,9 @@ class InputActor(Actor[InputMessage]):
                 outcome = self.setup.pipeline.run(frame, seq)
             except Exception as exc:  # noqa: BLE001 (a pipeline bug must not stop the input)
                 self._internal_error(frame.meter_id, health, exc)
-        if isinstance(outcome, Reading):
+        if isinstance(outcome, DeviceNews):
+            await self._device_news(outcome, health)
+        elif isinstance(outcome, Reading):
             self._note(health.reading(frame.received_at, unmapped=outcome.unmapped))
             if self.setup.board is not None:
                 self.setup.board.show(outcome)
@@ -164,6 +182,36 @@ class InputActor(Actor[InputMessage]):
                 await SKIPPED.publish(bus, frame.meter_id, Skipped(meter_id=frame.meter_id,
                                                                    seq=seq))  # fmt: skip
         await self._flush_status()
+        return seq
+
+    async def wait_durable(self, seq: int) -> None:
+        """Until journal record ``seq`` is on disk (an MQTT input acks only then)."""
+        if self.setup.journal is not None:
+            await self.setup.journal.wait_durable(seq)
+
+    async def _device_news(self, news: DeviceNews, health: MeterHealth) -> None:
+        """Publish an MQTT payload's record for durable sinks, then its readings.
+
+        The record goes first: the store writer takes the record whole and ignores the
+        readings that follow it on their own topic.
+        """
+        bus, board = self.context.bus, self.setup.board
+        await DEVICE_NEWS.publish(bus, news.device_id, news)
+        for reading in news.readings:
+            self._note(health.reading(reading.received_at or reading.ts))
+            if board is not None:
+                board.show(reading)
+            await READINGS.publish(bus, news.device_id, reading)
+        for _ in range(news.duplicates):
+            health.duplicate()
+        for event in news.events:
+            if isinstance(event, DeadLetter):
+                self._note(health.rejected(event.reason, f"{event.reason}: {event.detail}"))
+            elif isinstance(event, DeviceLink):
+                if event.online:
+                    self._note(health.link_up())
+                else:
+                    self._note(health.link_down(f"the device says offline ({event.reason})"))
 
     def rejected(self, meter_id: str, error: DecodeError) -> None:
         """Count bytes that framed to nothing."""
@@ -192,6 +240,12 @@ class InputActor(Actor[InputMessage]):
 
     def _device(self, meter_id: str) -> MeterHealth | None:
         health = self._health.get(meter_id)
+        if health is None and self.setup.new_devices is not None:
+            stale, offline = self.setup.new_devices
+            health = self._health[meter_id] = MeterHealth(meter_id, stale, offline)
+            if self.setup.board is not None:
+                self.setup.board.attach(meter_id, health.status)
+            return health
         if health is None and meter_id not in self._unknown_logged:
             self._unknown_logged.add(meter_id)
             _log.warning("input %s delivered a frame of unknown device %s; ignored",
@@ -204,7 +258,9 @@ class InputActor(Actor[InputMessage]):
         health = self._health.get(meter_id)
         return [health] if health is not None else []
 
-    def _journal(self, frame: RawFrame, health: MeterHealth) -> int | None:
+    def _journal(
+        self, frame: RawFrame, health: MeterHealth, *, must_journal: bool = False
+    ) -> int | None:
         journal = self.setup.journal
         if journal is None:
             return None
@@ -213,6 +269,8 @@ class InputActor(Actor[InputMessage]):
         except JournalError as exc:
             # readiness reports the journal; the live path goes on without it
             self._note(health.rejected("journal", str(exc)))
+            if must_journal:
+                raise
             return None
 
     def _internal_error(self, meter_id: str, health: MeterHealth, exc: Exception) -> None:

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 import msgspec
 
+from meterhub.actors._device_pipeline import IOT_FORMAT, DevicePipeline
 from meterhub.adapters.codecs import DECODE_REASONS, DecodeError, Telegram
-from meterhub.model import Reading
+from meterhub.model import DeviceNews, Reading
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from meterhub.actors._device_pipeline import DeviceRules
     from meterhub.actors._devices import DeviceDirectory
     from meterhub.actors._validation import Validator
     from meterhub.adapters.codecs import DecodeReason
@@ -76,7 +78,8 @@ class UnknownDevice(msgspec.Struct, frozen=True):
     meter_id: str
 
 
-Outcome = Reading | DecodeError | Duplicate | UnknownDevice
+Outcome = Reading | DecodeError | Duplicate | UnknownDevice | DeviceNews
+"""A meter's frame gives one of the first four; an MQTT device's payload, ``DeviceNews``."""
 
 
 class _DeviceState:
@@ -116,6 +119,8 @@ class Pipeline:
         validator: judges readings (keeps per-device state for the jump rule).
         directory: the device registry; read at every frame, so a registry change
             reaches the next reading on every path.
+        devices: how MQTT device payloads are taken in (None: MQTT is not configured,
+            and such journal records belong to no known device).
     """
 
     def __init__(
@@ -123,18 +128,27 @@ class Pipeline:
         codecs: Mapping[str, DeviceCodec],
         validator: Validator,
         directory: Callable[[], DeviceDirectory],
+        devices: DeviceRules | None = None,
     ) -> None:
         self._codecs = codecs
         self._devices: dict[str, _DeviceState] = {}
         self._validator = validator
         self._directory = directory
+        self._iot = None if devices is None else DevicePipeline(devices, validator, directory)
 
     def knows(self, meter_id: str) -> bool:
-        """Whether frames of ``meter_id`` can be decoded."""
-        return meter_id in self._codecs
+        """Whether frames of ``meter_id`` can be decoded (any MQTT device's, with MQTT on)."""
+        return meter_id in self._codecs or self._iot is not None
 
     def run(self, frame: RawFrame, seq: int | None) -> Outcome:
         """Decode one frame (journal record ``seq``) into its reading, or say why not."""
+        if frame.format == IOT_FORMAT:
+            if self._iot is None:
+                return UnknownDevice(frame.meter_id)
+            return self._iot.run(frame, seq)
+        return self._run_meter(frame, seq)
+
+    def _run_meter(self, frame: RawFrame, seq: int | None) -> Outcome:
         meter_id = frame.meter_id
         state = self._devices.get(meter_id)
         if state is None:

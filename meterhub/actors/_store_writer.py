@@ -26,16 +26,18 @@ from meterhub.adapters.stores import (
     StoreUnavailableError,
     TrendRow,
 )
-from meterhub.model import Alert, Consumption, Reading, Skipped, Trend
+from meterhub.model import Alert, Consumption, DeviceNews, Reading, Skipped, Trend
 from meterhub.platform import BatchActor, RestartPolicy, retry
-from meterhub.topics import ALERTS, CONSUMPTION, READINGS, SKIPPED, TRENDS
+from meterhub.topics import ALERTS, CONSUMPTION, DEVICE_NEWS, READINGS, SKIPPED, TRENDS
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from meterhub.actors._pipeline import Pipeline
     from meterhub.adapters.stores import Store
-    from meterhub.model import RawFrame
+    from meterhub.model import DeviceEvent, RawFrame
+
+    EventSink = Callable[[Sequence[tuple[int | None, DeviceEvent]]], Awaitable[None]]
 
 _log = logging.getLogger(__name__)
 SINK = "store"
@@ -87,7 +89,7 @@ class WriterSettings:
     retry: RestartPolicy = RETRY
 
 
-WriterMessage = Reading | Skipped | Trend | Consumption | Alert | FlushTick
+WriterMessage = Reading | Skipped | DeviceNews | Trend | Consumption | Alert | FlushTick
 
 
 class StoreWriter(BatchActor[WriterMessage]):
@@ -99,6 +101,9 @@ class StoreWriter(BatchActor[WriterMessage]):
         make_pipeline: a fresh pipeline for each catch-up (the one the inputs run).
         settings: batching and retry.
         observe_write: told each committed batch's seconds and rows (metrics).
+        apply_events: stores MQTT device events (dead letters, registrations, command
+            acks...); called before the cursor passes their records, and again for the
+            same events after a crash, so it must be idempotent.
     """
 
     def __init__(
@@ -108,8 +113,11 @@ class StoreWriter(BatchActor[WriterMessage]):
         make_pipeline: Callable[[], Pipeline],
         settings: WriterSettings | None = None,
         observe_write: Callable[[float, int], None] | None = None,
+        *,
+        apply_events: EventSink | None = None,
     ) -> None:
         self._store = store
+        self._apply_events = apply_events
         self._journal = journal
         self._make_pipeline = make_pipeline
         self._settings = settings or WriterSettings()
@@ -117,8 +125,10 @@ class StoreWriter(BatchActor[WriterMessage]):
         self._cursor = 0
         # journal seq -> its reading (None: the record gave none), until the cursor
         # reaches it; then the reading joins the batch
-        self._pending: dict[int, Reading | None] = {}
+        self._pending: dict[int, Reading | DeviceNews | None] = {}
         self._batch: list[Reading] = []
+        # MQTT device events with their journal seq, stored with the readings' batch
+        self._events: list[tuple[int | None, DeviceEvent]] = []
         self._batch_rows = 0
         self._derived: list[object] = []
         self._oldest_hole_since: float | None = None
@@ -128,7 +138,7 @@ class StoreWriter(BatchActor[WriterMessage]):
     async def on_start(self) -> None:
         """Find the cursor, catch up with the journal, then follow the live path."""
         bus, ref = self.context.bus, self.context.ref
-        for topic in (READINGS, SKIPPED, TRENDS, CONSUMPTION, ALERTS):
+        for topic in (READINGS, SKIPPED, DEVICE_NEWS, TRENDS, CONSUMPTION, ALERTS):
             topic.subscribe(bus, ref)
         self._cursor = await self._retrying(lambda: self._store.read_cursor(SINK))
         self._dropped_seen = self.context.ref.mailbox.dropped
@@ -140,7 +150,7 @@ class StoreWriter(BatchActor[WriterMessage]):
         due = False
         derived = self._derived
         for message in messages:
-            if isinstance(message, Reading):
+            if isinstance(message, Reading | DeviceNews):
                 self._accept(message.journal_seq, message)
             elif isinstance(message, Skipped):
                 self._accept(message.seq, None)
@@ -148,25 +158,39 @@ class StoreWriter(BatchActor[WriterMessage]):
                 due = True
             else:  # trends, consumption, alerts: written after the readings
                 derived.append(message)
+        if self._dropped():
+            # a dropped message may have been an MQTT record whose readings are pending
+            # now: the journal, not the half that got through, must fill those seqs
+            self._pending.clear()
+            await self._write()
+            await self._catch_up()
+            return
         self._advance()
-        if self._needs_catch_up():
+        if self._hole_too_old():
             await self._write()
             await self._catch_up()
         elif due or self._batch_rows >= self._settings.batch_rows:
             await self._write()
 
-    def _accept(self, seq: int | None, reading: Reading | None) -> None:
+    def _accept(self, seq: int | None, item: Reading | DeviceNews | None) -> None:
         if seq is None:  # not journaled (a test or a plugin): store it, no cursor
-            if reading is not None:
-                self._add(reading)
+            if item is not None:
+                self._add(item)
             return
         if seq <= self._cursor:
             return  # already stored (caught up from the journal)
-        self._pending[seq] = reading
+        if isinstance(item, Reading) and isinstance(self._pending.get(seq), DeviceNews):
+            return  # one of the readings of an MQTT record taken whole
+        self._pending[seq] = item
 
-    def _add(self, reading: Reading) -> None:
-        self._batch.append(reading)
-        self._batch_rows += len(reading.values)
+    def _add(self, item: Reading | DeviceNews) -> None:
+        if isinstance(item, DeviceNews):
+            for reading in item.readings:
+                self._add(reading)
+            self._events.extend((item.journal_seq, event) for event in item.events)
+            return
+        self._batch.append(item)
+        self._batch_rows += len(item.values)
 
     def _advance(self) -> None:
         pending, cursor = self._pending, self._cursor
@@ -184,11 +208,14 @@ class StoreWriter(BatchActor[WriterMessage]):
         elif moved or self._oldest_hole_since is None:
             self._oldest_hole_since = time.monotonic()
 
-    def _needs_catch_up(self) -> bool:
+    def _dropped(self) -> bool:
         dropped = self.context.ref.mailbox.dropped
         if dropped != self._dropped_seen:
             self._dropped_seen = dropped
             return True
+        return False
+
+    def _hole_too_old(self) -> bool:
         since = self._oldest_hole_since
         return since is not None and time.monotonic() - since > self._settings.gap_timeout
 
@@ -197,6 +224,7 @@ class StoreWriter(BatchActor[WriterMessage]):
             await self._journal.wait_durable(self._cursor)
         batch, cursor = self._take_durable()
         derived, self._derived = self._derived, []
+        await self._write_events(cursor)
         if batch:
             rows = sum(len(reading.values) for reading in batch)
             started = time.monotonic()
@@ -233,6 +261,19 @@ class StoreWriter(BatchActor[WriterMessage]):
         self._batch_rows = sum(len(reading.values) for reading in self._batch)
         return taken, min(self._cursor, durable)
 
+    async def _write_events(self, cursor: int) -> None:
+        """Store the device events of records up to ``cursor``, before it is committed."""
+        if not self._events:
+            return
+        events = self._events
+        cut = len(events)
+        while cut and (seq := events[cut - 1][0]) is not None and seq > cursor:
+            cut -= 1
+        taken, self._events = events[:cut], events[cut:]
+        if taken and self._apply_events is not None:
+            apply = self._apply_events
+            await self._retrying(lambda: apply(taken))
+
     async def _write_derived(self, derived: Sequence[object]) -> None:
         trends = [TrendRow(**msgspec.structs.asdict(t)) for t in derived if isinstance(t, Trend)]
         usage = [
@@ -264,7 +305,7 @@ class StoreWriter(BatchActor[WriterMessage]):
                 break
             for seq, frame in records:
                 outcome = pipeline.run(frame, seq)
-                if isinstance(outcome, Reading):
+                if isinstance(outcome, Reading | DeviceNews):
                     self._add(outcome)
             self._cursor = records[-1][0]
             await self._write(everything=True)

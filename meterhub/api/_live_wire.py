@@ -1,8 +1,9 @@
 """What the live feed says on the wire: client requests, server messages, their encoding.
 
 Every server message is a JSON object with a ``kind``. Readings get their own wire shape
-(the values trimmed to the metrics a client asked for); trends, consumption, alerts and
-statuses go out with all of their fields, so the feed grows with the model.
+(the values trimmed to the metrics a client asked for); trends, consumption, alerts,
+statuses and commands go out with all of their fields, so the feed grows with the model;
+``device`` messages carry what an MQTT device said besides readings (its events).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from typing import Annotated, Any, Literal, cast, get_args
 
 import msgspec
 
-from meterhub.model import DeviceMeta, Quality, Reading
+from meterhub.model import DeviceMeta, DeviceNews, Quality, Reading
 from meterhub.topics import LIVE
 
-Kind = Literal["reading", "trend", "consumption", "alert", "status"]
+Kind = Literal["reading", "trend", "consumption", "alert", "status", "device", "command"]
 """The live topics' kinds, spelled out for the request schema (checked below)."""
 KINDS: tuple[Kind, ...] = cast("tuple[Kind, ...]", tuple(topic.kind for topic in LIVE))
 TOPIC_OF_KIND: dict[Kind, str] = {cast("Kind", topic.kind): topic.pattern for topic in LIVE}
@@ -114,6 +115,13 @@ def encode_message(kind: Kind, message: Any, metrics: frozenset[str] | None) -> 
                 device=message.device,
             )
         )
+    if isinstance(message, DeviceNews):
+        # the readings went out on their own; what a device said besides them, if anything
+        if not message.events:
+            return None
+        events = msgspec.to_builtins(message.events)
+        return encoder.encode({"kind": kind, "meter_id": message.device_id, "events": events,
+                               "journal_seq": message.journal_seq})  # fmt: skip
     if metrics is not None and getattr(message, "metric", None) not in (None, *metrics):
         return None  # a trend or consumption row of another metric
     fields = msgspec.structs.asdict(message) if isinstance(message, msgspec.Struct) else {}

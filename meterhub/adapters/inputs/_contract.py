@@ -18,12 +18,21 @@ if TYPE_CHECKING:
 class FrameSink(Protocol):
     """Where an input delivers: the actor that runs it."""
 
-    async def deliver(self, frame: RawFrame) -> None:
-        """Journal one frame, then decode and publish it.
+    async def deliver(self, frame: RawFrame, *, must_journal: bool = False) -> int | None:
+        """Journal one frame, then decode and publish it; its journal seq.
 
         Waits while the site applies back-pressure; the frame is journaled (or its
-        journal failure counted) before this returns.
+        journal failure counted) before this returns. None: the site runs without a
+        journal, or the frame's device is unknown.
+
+        Raises:
+            JournalError: with ``must_journal``, the journal did not take the frame: an
+                input that can be asked again (an MQTT broker) must not acknowledge it.
         """
+        ...
+
+    async def wait_durable(self, seq: int) -> None:
+        """Until journal record ``seq`` is on disk: then it may be acknowledged."""
         ...
 
     def rejected(self, meter_id: str, error: DecodeError) -> None:

@@ -1,0 +1,1 @@
+from tests.mqtt import mosquitto  # noqa: F401 - fixture

@@ -1,0 +1,114 @@
+"""A site with MQTT devices, in process, against a real Mosquitto.
+
+Devices are real aiomqtt clients publishing the protocol's JSON; what the site made of
+it is read back from its SQLite store and its HTTP API.
+"""
+
+from __future__ import annotations
+
+import httpx
+import msgspec
+import pytest
+
+from meterhub.settings import load_settings
+from meterhub.site import Site
+from tests.integration.mqtt_site.devices import (
+    device,
+    encode,
+    hello,
+    rows,
+    site_config,
+    telemetry,
+    until,
+)
+from tests.mqtt import Mosquitto
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def readings(data_dir, device_id: str, metric: str) -> list[tuple[object, ...]]:
+    return rows(data_dir, "SELECT value FROM readings WHERE meter_id = ? AND metric = ? "
+                "ORDER BY ts", device_id, metric)  # fmt: skip
+
+
+async def test_every_message_type_reaches_store_and_api(tmp_path, mosquitto: Mosquitto) -> None:
+    settings = load_settings(site_config(tmp_path, mosquitto.url))
+    data = tmp_path / "data"
+    async with Site(settings) as site, device(mosquitto.port, "pm-1") as dev:
+        await dev.publish("iot/pm-1/hello", hello(fw="1.4.2"), qos=1)
+        for seq in range(5):
+            ts = f"2026-12-03T10:00:0{seq}Z"
+            await dev.publish("iot/pm-1/telemetry", telemetry(seq, ts=ts), qos=1)
+        await until(lambda: len(readings(data, "pm-1", "power_import_w")) == 5, what="5 rows")
+        assert [r[0] for r in readings(data, "pm-1", "power_import_w")] == [
+            1000.0, 1001.0, 1002.0, 1003.0, 1004.0]  # fmt: skip
+        assert readings(data, "pm-1", "voltage_l1_v")[0][0] == 231.2
+        device_row = await site.store.get_device("pm-1")
+        assert device_row is not None
+        assert device_row.device_type == "power_meter_ac"
+        assert device_row.metadata["fw_version"] == "1.4.2"
+        assert device_row.metadata["meterhub.approval"] == "accepted"
+        api = f"http://{settings.api.listen}"
+        async with httpx.AsyncClient(base_url=api) as client:
+            latest = (await client.get("/api/v1/devices/pm-1/latest")).json()
+            assert "power_import_w" in str(latest)
+            await dev.publish("iot/pm-1/status", encode({"state": "online", "rssi": -61}), qos=1)
+            await dev.publish("iot/pm-1/telemetry", b"{oops", qos=1)
+            await dev.publish("iot/pm-1/telemetry", encode({"device_id": "pm-2", "seq": 9,
+                                                            "measurements": {}}), qos=1)  # fmt: skip
+
+            async def letters() -> list[dict[str, object]]:
+                return (await client.get("/api/v1/dead-letters")).json()["items"]
+
+            found: list[dict[str, object]] = []
+            for _ in range(200):
+                found = await letters()
+                if len(found) == 2:
+                    break
+                await anyio_sleep(0.05)
+            assert sorted(str(item["reason"]) for item in found) == ["malformed_json",
+                                                                     "wrong_device"]  # fmt: skip
+            assert any(item.get("payload_text") == "{oops" for item in found)
+            events = (await client.get("/api/v1/devices/pm-1/events")).json()
+            assert any(e["kind"] == "online" for e in events["items"])
+        # the subscriber goes on after bad payloads
+        await dev.publish("iot/pm-1/telemetry", telemetry(5), qos=1)
+        await until(lambda: len(readings(data, "pm-1", "power_import_w")) == 6, what="6 rows")
+
+
+async def test_duplicates_gaps_restarts_and_the_last_will(tmp_path, mosquitto: Mosquitto) -> None:
+    settings = load_settings(site_config(tmp_path, mosquitto.url))
+    data = tmp_path / "data"
+    async with Site(settings) as site:
+        async with device(mosquitto.port, "pm-2") as dev:
+            await dev.publish("iot/pm-2/hello", hello(), qos=1)
+            for seq in (0, 1, 1, 2, 6, 7, 7):
+                await dev.publish("iot/pm-2/telemetry", telemetry(seq), qos=1)
+            await dev.publish("iot/pm-2/hello", hello(), qos=1)  # rebooted
+            for seq in (0, 1):
+                await dev.publish("iot/pm-2/telemetry", telemetry(seq), qos=1)
+            await until(lambda: rows(data, "SELECT count(*) FROM device_events WHERE "
+                                     "kind = 'restart'")[0][0] == 1, what="the restart")  # fmt: skip
+            # the site drops the client without a DISCONNECT: the broker sends the will
+            dev._client._sock.close()
+        await until(lambda: rows(data, "SELECT count(*) FROM device_events WHERE "
+                                 "device_id = 'pm-2' AND kind = 'offline'")[0][0] == 1,
+                    what="the last will", timeout=30)  # fmt: skip
+        gaps = rows(data, "SELECT details FROM device_events WHERE kind = 'gap'")
+        assert [msgspec.json.decode(g[0])["missing"] for g in gaps] == [3]
+        # 0 1 2 6 7, then 0 1 after the reboot: seven readings, the two repeats dropped
+        assert len(readings(data, "pm-2", "power_import_w")) == 7
+        async with httpx.AsyncClient(base_url=f"http://{settings.api.listen}") as client:
+            latest = (await client.get("/api/v1/devices/pm-2/latest")).json()
+        assert latest["status"]["duplicates"] == 2, latest
+
+
+async def anyio_sleep(seconds: float) -> None:
+    import anyio
+
+    await anyio.sleep(seconds)
