@@ -15,6 +15,7 @@ from meterhub.adapters.stores import _sqlite_readings as rd
 from meterhub.adapters.stores import _sqlite_retention as ret
 from meterhub.adapters.stores._errors import StoreError, StoreUnavailableError
 from meterhub.adapters.stores._rows import KnownSeries, pack_readings, pack_series
+from meterhub.adapters.stores._sqlite_devices import SqliteDeviceMethods
 from meterhub.adapters.stores._time import (
     DAY_S,
     bucket_seconds,
@@ -97,7 +98,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return con
 
 
-class SqliteStore:
+class SqliteStore(SqliteDeviceMethods):
     """The :class:`Store` on a local SQLite file.
 
     Every database call runs on a worker thread behind a ``CapacityLimiter(1)``, so the
@@ -135,7 +136,9 @@ class SqliteStore:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(con.close, limiter=self._limiter)
 
-    async def _run(self, operation: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(  # the device methods call it too
+        self, operation: str, fn: Callable[[sqlite3.Connection], T]
+    ) -> T:
         con = self._con
         if con is None:
             raise StoreError("the store is not open", backend="sqlite", operation=operation)
@@ -514,6 +517,10 @@ class SqliteStore:
             ("trends_long", "trends_long"): cut_15m,
             ("consumption", "consumption"): cut_1d,
             ("alerts", "alerts"): cut_1d,
+            ("dead_letters", "dead_letters"): cut_1d,
+            ("device_events", "device_events"): cut_1d,
+            ("commands", "commands"): cut_1d,
+            ("ota_runs", "ota"): cut_1d,
         }
         deleted: dict[str, int] = {}
         for (table, tier), cut in cuts.items():

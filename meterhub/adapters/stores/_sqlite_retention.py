@@ -112,6 +112,20 @@ _PRUNE: dict[str, str] = {
         "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts "
         "WHERE state = 'resolved' AND resolved_at < ? LIMIT ?)"
     ),
+    "dead_letters": (
+        "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE ts < ? LIMIT ?)"
+    ),
+    "device_events": (
+        "DELETE FROM device_events WHERE id IN (SELECT id FROM device_events WHERE ts < ? LIMIT ?)"
+    ),
+    # queued and sent commands have no finished_at, running updates are not final yet
+    "commands": (
+        "DELETE FROM commands WHERE id IN (SELECT id FROM commands WHERE finished_at < ? LIMIT ?)"
+    ),
+    "ota_runs": (
+        "DELETE FROM ota_runs WHERE id IN (SELECT id FROM ota_runs "
+        "WHERE state IN ('updated', 'failed') AND updated_at < ? LIMIT ?)"
+    ),
 }
 
 

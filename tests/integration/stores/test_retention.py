@@ -116,7 +116,8 @@ async def test_prune_keeps_raw_rows_that_are_not_rolled_up(store: Store) -> None
     assert deleted["raw"] == len(old)
     deleted = await store.prune(now, raw_days=5, rollup_15m_days=30, rollup_1d_days=365)
     assert deleted == {"raw": 0, "15m": 0, "1d": 0, "trends_short": 0, "trends_long": 0,
-                       "consumption": 0, "alerts": 0}  # fmt: skip
+                       "consumption": 0, "alerts": 0, "dead_letters": 0, "device_events": 0,
+                       "commands": 0, "ota": 0}  # fmt: skip
 
 
 async def test_prune_keeps_trends_and_consumption_as_long_as_their_tier(store: Store) -> None:
