@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from meterhub.adapters.stores import Store
     from meterhub.settings import MqttSettings, Settings
 
+_APPROVALS = {"accept": Approval.ACCEPTED, "pending": Approval.PENDING,
+              "reject": Approval.REJECTED}  # fmt: skip
 MQTT_INPUT = "mqtt:devices"
 """The actor that runs the MQTT input."""
 
@@ -49,7 +51,7 @@ def device_rules(settings: Settings) -> DeviceRules | None:
     return DeviceRules(
         profiles=profiles,
         max_payload_bytes=mqtt.max_payload_bytes,
-        unknown_devices=Approval(mqtt.unknown_devices),
+        unknown_devices=_APPROVALS[mqtt.unknown_devices],
         reserved=frozenset(meter.id for meter in settings.meters),
     )
 

@@ -6,6 +6,10 @@ it is read back from its SQLite store and its HTTP API.
 
 from __future__ import annotations
 
+import signal
+import subprocess
+
+import anyio
 import httpx
 import msgspec
 import pytest
@@ -62,20 +66,12 @@ async def test_every_message_type_reaches_store_and_api(tmp_path, mosquitto: Mos
             await dev.publish("iot/pm-1/telemetry", encode({"device_id": "pm-2", "seq": 9,
                                                             "measurements": {}}), qos=1)  # fmt: skip
 
-            async def letters() -> list[dict[str, object]]:
-                return (await client.get("/api/v1/dead-letters")).json()["items"]
-
-            found: list[dict[str, object]] = []
-            for _ in range(200):
-                found = await letters()
-                if len(found) == 2:
-                    break
-                await anyio_sleep(0.05)
-            assert sorted(str(item["reason"]) for item in found) == ["malformed_json",
-                                                                     "wrong_device"]  # fmt: skip
-            assert any(item.get("payload_text") == "{oops" for item in found)
-            events = (await client.get("/api/v1/devices/pm-1/events")).json()
-            assert any(e["kind"] == "online" for e in events["items"])
+            found = await until_async(lambda: site.store.list_dead_letters(), 2)
+            assert sorted(letter.reason for letter in found) == ["malformed_json", "wrong_device"]
+            assert any(letter.payload == b"{oops" for letter in found)
+            assert all(letter.journal_seq is not None for letter in found)
+            events = await until_async(lambda: site.store.list_device_events("pm-1"), 1)
+            assert [e.kind for e in events] == ["online"]
         # the subscriber goes on after bad payloads
         await dev.publish("iot/pm-1/telemetry", telemetry(5), qos=1)
         await until(lambda: len(readings(data, "pm-1", "power_import_w")) == 6, what="6 rows")
@@ -85,7 +81,7 @@ async def test_duplicates_gaps_restarts_and_the_last_will(tmp_path, mosquitto: M
     settings = load_settings(site_config(tmp_path, mosquitto.url))
     data = tmp_path / "data"
     async with Site(settings) as site:
-        async with device(mosquitto.port, "pm-2") as dev:
+        async with device(mosquitto.port, "pm-2", will=False) as dev:
             await dev.publish("iot/pm-2/hello", hello(), qos=1)
             for seq in (0, 1, 1, 2, 6, 7, 7):
                 await dev.publish("iot/pm-2/telemetry", telemetry(seq), qos=1)
@@ -94,8 +90,16 @@ async def test_duplicates_gaps_restarts_and_the_last_will(tmp_path, mosquitto: M
                 await dev.publish("iot/pm-2/telemetry", telemetry(seq), qos=1)
             await until(lambda: rows(data, "SELECT count(*) FROM device_events WHERE "
                                      "kind = 'restart'")[0][0] == 1, what="the restart")  # fmt: skip
-            # the site drops the client without a DISCONNECT: the broker sends the will
-            dev._client._sock.close()
+        # a device that loses power: its connection ends without a DISCONNECT, so the
+        # broker publishes its last will
+        connection = subprocess.Popen(
+            ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mosquitto.port), "-i", "pm-2",
+             "-t", "iot/pm-2/command", "-q", "1", "--will-topic", "iot/pm-2/status",
+             "--will-payload", '{"state": "offline"}', "--will-qos", "1", "--will-retain"],
+            stdout=subprocess.DEVNULL)  # fmt: skip
+        await anyio.sleep(0.5)
+        connection.send_signal(signal.SIGKILL)
+        connection.wait()
         await until(lambda: rows(data, "SELECT count(*) FROM device_events WHERE "
                                  "device_id = 'pm-2' AND kind = 'offline'")[0][0] == 1,
                     what="the last will", timeout=30)  # fmt: skip
@@ -108,7 +112,11 @@ async def test_duplicates_gaps_restarts_and_the_last_will(tmp_path, mosquitto: M
         assert latest["status"]["duplicates"] == 2, latest
 
 
-async def anyio_sleep(seconds: float) -> None:
-    import anyio
-
-    await anyio.sleep(seconds)
+async def until_async(query, count: int, timeout: float = 15.0):
+    """Poll an async store query until it returns ``count`` rows."""
+    deadline = anyio.current_time() + timeout
+    while True:
+        found = await query()
+        if len(found) >= count or anyio.current_time() > deadline:
+            return found
+        await anyio.sleep(0.05)
