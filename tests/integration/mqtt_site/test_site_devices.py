@@ -66,7 +66,7 @@ async def test_every_message_type_reaches_store_and_api(tmp_path, mosquitto: Mos
             await dev.publish("iot/pm-1/telemetry", encode({"device_id": "pm-2", "seq": 9,
                                                             "measurements": {}}), qos=1)  # fmt: skip
 
-            found = await until_async(lambda: site.store.list_dead_letters(), 2)
+            found = await until_async(site.store.list_dead_letters, 2)
             assert sorted(letter.reason for letter in found) == ["malformed_json", "wrong_device"]
             assert any(letter.payload == b"{oops" for letter in found)
             assert all(letter.journal_seq is not None for letter in found)
@@ -80,7 +80,7 @@ async def test_every_message_type_reaches_store_and_api(tmp_path, mosquitto: Mos
 async def test_duplicates_gaps_restarts_and_the_last_will(tmp_path, mosquitto: Mosquitto) -> None:
     settings = load_settings(site_config(tmp_path, mosquitto.url))
     data = tmp_path / "data"
-    async with Site(settings) as site:
+    async with Site(settings):
         async with device(mosquitto.port, "pm-2", will=False) as dev:
             await dev.publish("iot/pm-2/hello", hello(), qos=1)
             for seq in (0, 1, 1, 2, 6, 7, 7):
@@ -92,7 +92,7 @@ async def test_duplicates_gaps_restarts_and_the_last_will(tmp_path, mosquitto: M
                                      "kind = 'restart'")[0][0] == 1, what="the restart")  # fmt: skip
         # a device that loses power: its connection ends without a DISCONNECT, so the
         # broker publishes its last will
-        connection = subprocess.Popen(
+        connection = subprocess.Popen(  # noqa: ASYNC220 (a helper process, killed below)
             ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mosquitto.port), "-i", "pm-2",
              "-t", "iot/pm-2/command", "-q", "1", "--will-topic", "iot/pm-2/status",
              "--will-payload", '{"state": "offline"}', "--will-qos", "1", "--will-retain"],
