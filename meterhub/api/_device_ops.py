@@ -36,9 +36,12 @@ End = Annotated[datetime | None, QueryParameter(description="ISO 8601, exclusive
 Before = Annotated[int | None, QueryParameter(
     ge=1, le=2**62, description="next of the previous page")]  # fmt: skip
 Kinds = Annotated[list[EventKind] | None, QueryParameter(
-    name="kind", description="repeat for several; omitted: all")]  # fmt: skip
-States = Annotated[list[CommandState] | None, QueryParameter(
-    name="state", description="repeat for several; omitted: all")]  # fmt: skip
+    description="repeat for several; omitted: all")]  # fmt: skip
+# checked here, not by Litestar: ``state`` is a name Litestar reserves, and its own error
+# would name the Python argument instead of the query parameter
+States = Annotated[list[str] | None, QueryParameter(
+    name="state", description="queued, sent, acknowledged, failed or expired; repeat for "
+    "several; omitted: all")]  # fmt: skip
 
 
 # bodies -------------------------------------------------------------------------------
@@ -149,6 +152,14 @@ async def _mqtt_device(view: View, device_id: str) -> None:
                          param=("path", "device_id"), slug="not-mqtt-device")  # fmt: skip
 
 
+def _state(value: str) -> CommandState:
+    try:
+        return CommandState(value)
+    except ValueError:
+        raise bad_param("query", "state", f"{value!r} is none of "
+                        f"{', '.join(s.value for s in CommandState)}") from None  # fmt: skip
+
+
 def _command_row(
     command_id: str, device_id: str, command: str, params: dict[str, Any], timeout_s: float
 ) -> CommandRow:
@@ -187,7 +198,7 @@ async def list_device_events(
     view: View,
     device_id: FromPath[str],
     *,
-    kinds: Kinds = None,
+    kind: Kinds = None,
     start: Start = None,
     end: End = None,
     limit: Limit = 100,
@@ -197,7 +208,7 @@ async def list_device_events(
     if start_ is not None and end_ is not None and start_ >= end_:
         raise bad_param("query", "end", "must be later than start")
     await _known(view, device_id)
-    wanted = None if kinds is None else list[str](kinds)
+    wanted = None if kind is None else list[str](kind)
     rows = await view.store.list_device_events(
         device_id, kinds=wanted, start=start_, end=end_, limit=limit
     )
@@ -232,7 +243,8 @@ async def list_commands(
 ) -> CommandsOut:
     """A device's commands, newest first."""
     await _known(view, device_id)
-    return CommandsOut(items=await view.store.list_commands(device_id=device_id, states=states,
+    wanted = None if states is None else [_state(s) for s in states]
+    return CommandsOut(items=await view.store.list_commands(device_id=device_id, states=wanted,
                                                             limit=limit))  # fmt: skip
 
 
