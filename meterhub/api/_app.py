@@ -23,6 +23,7 @@ from meterhub.api._auth import (
     check_routes,
     route_handlers,
 )
+from meterhub.api._device_ops import device_ops_router
 from meterhub.api._devices import devices_router
 from meterhub.api._docs import SECURITY_SCHEME, SwaggerPage, document_errors, prepare_handlers
 from meterhub.api._history import history_router
@@ -102,10 +103,9 @@ def create_app(view: SiteView, settings: ApiSettings, keys: KeyStore) -> Litesta
     rules = RequestRules(check_host=open_api or bool(settings.allowed_hosts),
                          allowed_hosts=settings.allowed_hosts,
                          cors_origins=settings.cors_origins)  # fmt: skip
-    api = Router(
-        path="/api/v1",
-        route_handlers=[devices_router(view), registry_router(), history_router(), alerts_router()],
-    )
+    routers = [devices_router(view), registry_router(), history_router(), alerts_router(),
+               device_ops_router()]  # fmt: skip
+    api = Router(path="/api/v1", route_handlers=routers)
     # the live feed is built elsewhere: it is for viewers and up, whatever it declares
     live = Router(path="/", route_handlers=[live_router(view)], opt=access("viewer"))
 

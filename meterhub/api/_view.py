@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from meterhub.actors import LiveBoard
-    from meterhub.adapters.stores import Store
+    from meterhub.adapters.stores import CommandRow, Store
     from meterhub.platform import ActorStatus, Bus, Readiness
 
 
@@ -67,4 +67,16 @@ class SiteView(Protocol):
 
     async def devices_changed(self) -> None:
         """Tell the pipeline the device registry changed (it loads it again)."""
+        ...
+
+    def command_timeout_s(self) -> float:
+        """How long a command waits for its ack when the request names no timeout."""
+        ...
+
+    async def command_queued(self, command: CommandRow) -> None:
+        """Send a command the API just stored (state ``queued``) to its device.
+
+        The site publishes it, moves it on (``sent``, then ``acknowledged``, ``failed``
+        or ``expired``) and reports each change on the Bus.
+        """
         ...

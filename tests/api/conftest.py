@@ -15,6 +15,7 @@ from litestar.testing import AsyncTestClient
 from meterhub.actors import LiveBoard
 from meterhub.adapters.stores import (
     AlertRow,
+    CommandRow,
     ConsumptionRow,
     PostgresStore,
     ReadingRow,
@@ -60,6 +61,7 @@ class FakeSite:
         self.crash: Exception | None = None
         self.configured: set[str] = set()
         self.alerter_down = False
+        self.queued: list[CommandRow] = []
 
     def meter_ids(self) -> list[str]:
         return list(self.meters)
@@ -101,6 +103,12 @@ class FakeSite:
 
     async def devices_changed(self) -> None:
         self.devices_changes += 1
+
+    def command_timeout_s(self) -> float:
+        return 300.0
+
+    async def command_queued(self, command: CommandRow) -> None:
+        self.queued.append(command)
 
 
 def reading_rows() -> list[ReadingRow]:

@@ -51,14 +51,26 @@ ACCESS = {
     ("GET", "/api/v1/applications"): "viewer",
     ("PUT", "/api/v1/applications/{name:str}"): "admin",
     ("DELETE", "/api/v1/applications/{name:str}"): "admin",
+    ("GET", "/api/v1/dead-letters"): "operator",
+    ("GET", "/api/v1/devices/{device_id:str}/events"): "viewer",
+    ("POST", "/api/v1/devices/{device_id:str}/commands"): "operator",
+    ("GET", "/api/v1/devices/{device_id:str}/commands"): "viewer",
+    ("GET", "/api/v1/commands/{command_id:str}"): "viewer",
+    ("POST", "/api/v1/devices/{device_id:str}/ota"): "admin",
+    ("GET", "/api/v1/devices/{device_id:str}/ota"): "viewer",
+    ("GET", "/api/v1/ota/{ota_id:str}"): "viewer",
     ("WS", "/api/v1/live"): "viewer",
 }
-SAMPLES = {"device_id": "m1", "alert_id": "a0", "name": "t1", "path": "swagger"}
+SAMPLES = {"device_id": "m1", "alert_id": "a0", "name": "t1", "path": "swagger",
+           "command_id": "c1", "ota_id": "o1"}  # fmt: skip
 BODIES = {
     ("POST", "/api/v1/devices"): {"id": "new-1", "device_type": "kaifa"},
     ("PUT", "/api/v1/devices/{device_id:str}"): {"device_type": "kaifa"},
     ("PUT", "/api/v1/device-types/{name:str}"): {"metrics": ["power_import_w"]},
     ("PUT", "/api/v1/applications/{name:str}"): {"device_types": ["kaifa"]},
+    ("POST", "/api/v1/devices/{device_id:str}/commands"): {"command": "reboot"},
+    ("POST", "/api/v1/devices/{device_id:str}/ota"): {
+        "url": "https://fw.example/pm.bin", "version": "1.5.0", "sha256": "9f" * 32},
 }
 RANKS = ["viewer", "operator", "admin"]
 

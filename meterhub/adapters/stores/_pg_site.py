@@ -291,6 +291,11 @@ class PgSiteMethods(PgBase):
             "consumption": ("consumption", "interval_start", rollup_1d_days, "true"),
             # open and acknowledged alerts stay, however old: someone has to act on them
             "alerts": ("alerts", "resolved_at", rollup_1d_days, "state = 'resolved'"),
+            "dead_letters": ("dead_letters", "ts", rollup_1d_days, "true"),
+            "device_events": ("device_events", "ts", rollup_1d_days, "true"),
+            # queued and sent commands have no finished_at, running updates are not final
+            "commands": ("commands", "finished_at", rollup_1d_days, "true"),
+            "ota": ("ota_runs", "updated_at", rollup_1d_days, "state IN ('updated', 'failed')"),
         }  # fmt: skip
         for name, (table, column, days, where) in derived.items():
             delete = functools.partial(ret.delete_before, table=table, column=column,
