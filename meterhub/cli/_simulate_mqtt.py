@@ -209,10 +209,10 @@ class _DeviceClient:
             await self._publish(suffix, payload)
 
     async def _publish(self, suffix: str, payload: bytes) -> None:
-        # status is retained, so that it (and the will, which replaces it) is what a
-        # site connecting later sees first
+        # hello and status are retained, so that a site connecting later learns the
+        # device and its state (the will replaces the status) first
         await self._client.publish(f"{self._topic}/{suffix}", payload, qos=1,
-                                   retain=suffix == "status")  # fmt: skip
+                                   retain=suffix in {"hello", "status"})  # fmt: skip
 
 
 async def _stopped_before(deadline: float, stop: anyio.Event) -> bool:

@@ -22,6 +22,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from meterhub.adapters.transports import TransportError
 
@@ -220,7 +221,10 @@ async def _client(config: BrokerConfig) -> aiomqtt.Client:
 async def _subscribe(session: MqttSession, subscriptions: Sequence[tuple[str, int]]) -> None:
     for topic, qos in subscriptions:
         try:
-            granted = await session.client.subscribe(topic, qos)
+            # retained messages (a device's hello and status) only for a new
+            # subscription: a resumed session already had them, replays would repeat them
+            options = SubscribeOptions(qos=qos, retainHandling=1)  # type: ignore[no-untyped-call]
+            granted = await session.client.subscribe(topic, options=options)
         except aiomqtt.MqttError as exc:
             raise session.link_error(exc, f"could not subscribe to {topic}") from exc
         for code in granted:
