@@ -69,9 +69,9 @@ BODIES = {
     ("PUT", "/api/v1/device-types/{name:str}"): {"metrics": ["power_import_w"]},
     ("PUT", "/api/v1/applications/{name:str}"): {"device_types": ["kaifa"]},
     ("POST", "/api/v1/devices/{device_id:str}/commands"): {"command": "reboot"},
-    ("POST", "/api/v1/devices/{device_id:str}/ota"): {
-        "url": "https://fw.example/pm.bin", "version": "1.5.0", "sha256": "9f" * 32},
-}
+    ("POST", "/api/v1/devices/{device_id:str}/ota"): {"url": "https://fw.example/pm.bin",
+                                                      "version": "1.5.0", "sha256": "9f" * 32},
+}  # fmt: skip
 RANKS = ["viewer", "operator", "admin"]
 
 

@@ -355,7 +355,8 @@ class Store(Protocol):
         (``trends_long``) with the 15-minute rollups, ``consumption`` and resolved
         ``alerts`` (by their resolve time) with the daily rollups. Open and
         acknowledged alerts are never pruned. ``dead_letters`` and ``device_events``
-        (by their time) and finished ``commands`` and ``ota`` runs (by their last update)
-        go with the daily rollups too; queued and sent commands and running updates stay.
+        (by their time), finished ``commands`` (by ``finished_at``) and ``ota`` runs that
+        ``updated`` or ``failed`` (by ``updated_at``) go with the daily rollups too; queued
+        and sent commands and running updates stay.
         """
         ...
