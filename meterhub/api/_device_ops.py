@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Router, get, post
+from litestar import Router, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from meterhub.adapters.stores import CommandRow, DeadLetterRow, DeviceEventRow, OtaRow
@@ -25,6 +25,7 @@ from meterhub.model import CommandState
 
 _TAGS = ["device operations"]
 _INPUT = "meterhub.input"
+_APPROVAL = "meterhub.approval"
 OTA_COMMAND = "ota_update"
 """The command that asks a device to update its firmware (docs/mqtt-protocol.md)."""
 
@@ -298,11 +299,45 @@ async def get_ota(view: View, ota_id: FromPath[str]) -> OtaRow:
     return row
 
 
+class ApprovalIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An operator's decision on an MQTT device."""
+
+    approval: Literal["accepted", "pending", "rejected"]
+
+
+class ApprovalOut(msgspec.Struct, frozen=True, kw_only=True):
+    """An MQTT device's approval, as the pipeline now applies it."""
+
+    device_id: str
+    approval: str
+
+
+@put("/devices/{device_id:str}/approval", opt=access("admin"), summary="Approve a device",
+     responses=problem_specs(404, 409))  # fmt: skip
+async def set_approval(
+    view: View, device_id: FromPath[str], data: JSONBody[ApprovalIn]
+) -> ApprovalOut:
+    """Accept, hold or reject an MQTT device's telemetry from its next payload on.
+
+    Payloads that waited in the dead letters (``pending_device``) stay there: after
+    accepting a device, ``meterhub replay`` over their span takes them in.
+    """
+    await _mqtt_device(view, device_id)
+    device = await view.store.get_device(device_id)
+    if device is None:  # deleted in between
+        raise ApiProblem(404, f"no device {device_id!r}", param=("path", "device_id"))
+    metadata = {**device.metadata, _APPROVAL: data.approval}
+    await view.store.upsert_device(msgspec.structs.replace(
+        device, metadata=metadata, updated_at=datetime.now(UTC)))  # fmt: skip
+    await view.devices_changed()
+    return ApprovalOut(device_id=device_id, approval=data.approval)
+
+
 def device_ops_router() -> Router:
     """The dead letter, device event, command and firmware update routes."""
     return Router(
         path="/",
         route_handlers=[list_dead_letters, list_device_events, send_command, list_commands,
-                        get_command, request_ota, list_ota, get_ota],
+                        get_command, request_ota, list_ota, get_ota, set_approval],
         tags=_TAGS,
     )  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar import Request, Router, delete, get, post, put
@@ -34,11 +34,18 @@ def _out(device: Device, view: SiteView) -> DeviceOut:
         location=device.location, tags=list(device.tags), metadata=metadata,
         meter_key_set=meta.get(KEY_SET) == "true",
         created_at=device.created_at, updated_at=device.updated_at,
-        source="config" if meta.get("meterhub.source") == "config" else "api",
+        source=_source(meta.get("meterhub.source")),
+        approval=meta.get("meterhub.approval"),
         format=meta.get("meterhub.format"), input=meta.get("meterhub.input"),
         profile=meta.get("meterhub.profile"),
         state=entry.status.state.value if entry is not None else None,
     )  # fmt: skip
+
+
+def _source(source: str | None) -> Literal["config", "api", "mqtt"]:
+    if source in {"config", "mqtt"}:
+        return source  # type: ignore[return-value]
+    return "api"
 
 
 def _refuse_configured(view: SiteView, device_id: str) -> None:
@@ -54,6 +61,10 @@ def _device(device_id: str, data: DeviceUpdate, existing: Device | None) -> Devi
         if key.startswith(_RESERVED):
             raise bad_param("body", f"metadata.{key}", f"keys starting {_RESERVED!r} are reserved")
     metadata = dict(data.metadata)
+    if existing is not None:
+        # what meterhub itself keeps (an MQTT device's input and approval) stays
+        metadata |= {k: v for k, v in existing.metadata.items()
+                     if k.startswith(_RESERVED) and k != KEY_SET}  # fmt: skip
     was_set = existing is not None and existing.metadata.get(KEY_SET) == "true"
     if (data.meter_key is None and was_set) or data.meter_key:
         metadata[KEY_SET] = "true"

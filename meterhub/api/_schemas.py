@@ -68,8 +68,9 @@ class DeviceOut(msgspec.Struct, frozen=True, kw_only=True):
     """Whether a meter key was given through the API (the key itself is never shown)."""
     created_at: datetime
     updated_at: datetime
-    source: Literal["config", "api"] = "api"
-    """``config``: a ``[[meters]]`` table of the site's file owns it (read-only here)."""
+    source: Literal["config", "api", "mqtt"] = "api"
+    """``config``: a ``[[meters]]`` table of the site's file owns it (read-only here);
+    ``mqtt``: an MQTT device registered itself with its hello."""
     format: str | None = None
     """Of a configured meter: its wire format (``mbus``, ``dsmr``...)."""
     input: str | None = None
@@ -78,6 +79,8 @@ class DeviceOut(msgspec.Struct, frozen=True, kw_only=True):
     """Of a configured meter: the decoding profile (``auto``: chosen per telegram)."""
     state: str | None = None
     """The meter's live state (``online``, ``offline``...), null if nothing reads it."""
+    approval: str | None = None
+    """Of an MQTT device: ``accepted``, ``pending`` or ``rejected`` (``PUT .../approval``)."""
 
 
 class DevicesOut(msgspec.Struct, frozen=True, kw_only=True):

@@ -59,6 +59,7 @@ ACCESS = {
     ("POST", "/api/v1/devices/{device_id:str}/ota"): "admin",
     ("GET", "/api/v1/devices/{device_id:str}/ota"): "viewer",
     ("GET", "/api/v1/ota/{ota_id:str}"): "viewer",
+    ("PUT", "/api/v1/devices/{device_id:str}/approval"): "admin",
     ("WS", "/api/v1/live"): "viewer",
 }
 SAMPLES = {"device_id": "m1", "alert_id": "a0", "name": "t1", "path": "swagger",
@@ -69,6 +70,7 @@ BODIES = {
     ("PUT", "/api/v1/device-types/{name:str}"): {"metrics": ["power_import_w"]},
     ("PUT", "/api/v1/applications/{name:str}"): {"device_types": ["kaifa"]},
     ("POST", "/api/v1/devices/{device_id:str}/commands"): {"command": "reboot"},
+    ("PUT", "/api/v1/devices/{device_id:str}/approval"): {"approval": "accepted"},
     ("POST", "/api/v1/devices/{device_id:str}/ota"): {"url": "https://fw.example/pm.bin",
                                                       "version": "1.5.0", "sha256": "9f" * 32},
 }  # fmt: skip

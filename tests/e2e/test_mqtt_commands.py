@@ -36,11 +36,11 @@ def config(tmp_path: Path, broker: Mosquitto, port: int) -> Path:
         'auth = "open-on-loopback"\n[journal]\nflush_interval_s = 0.02\n'
         f'[mqtt]\nurl = "{broker.url}"\ncommand_timeout_s = 60\n'
         '[[meters]]\nid = "house"\ntransport = "simulator"\n'
-        "simulator = { kind = \"kaifa_flat\", interval = 0.5 }\n")  # fmt: skip
+        'simulator = { kind = "kaifa_flat", interval = 0.5 }\n')  # fmt: skip
     return path
 
 
-async def poll(client: httpx.AsyncClient, url: str, done: Any, timeout: float = 30) -> Any:  # noqa: ANN401
+async def poll(client: httpx.AsyncClient, url: str, done: Any, timeout: float = 30) -> Any:
     """GET ``url`` until ``done(json)`` holds; the last body."""
     deadline = time.monotonic() + timeout
     body: Any = None
@@ -50,7 +50,7 @@ async def poll(client: httpx.AsyncClient, url: str, done: Any, timeout: float = 
         except httpx.TransportError:  # the site is still starting
             await anyio.sleep(0.1)
             continue
-        if response.status_code == 200:  # noqa: PLR2004
+        if response.status_code == 200:
             body = response.json()
             if done(body):
                 return body
@@ -70,7 +70,7 @@ async def stop(proc: anyio.abc.Process) -> None:
     await proc.aclose()
 
 
-async def test_a_command_lives_through_offline_restart_expiry_and_ota(
+async def test_a_command_lives_through_offline_restart_expiry_and_ota(  # noqa: PLR0915 (one story)
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
     port = free_port()
@@ -85,6 +85,8 @@ async def test_a_command_lives_through_offline_restart_expiry_and_ota(
             house = await poll(api, "/api/v1/devices/house/latest",
                                lambda b: b["reading"] is not None)  # fmt: skip
             assert "energy_import_wh" in house["reading"]["values"]
+            registered = await poll(api, f"/api/v1/devices/{BREAKER}", lambda d: d)
+            assert (registered["approval"], registered["source"]) == ("accepted", "mqtt")
 
             # 1. a command to an online device: queued, sent, acknowledged, and it acts
             sent = await api.post(f"/api/v1/devices/{BREAKER}/commands",

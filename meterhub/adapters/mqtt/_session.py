@@ -223,7 +223,7 @@ async def _subscribe(session: MqttSession, subscriptions: Sequence[tuple[str, in
         try:
             # retained messages (a device's hello and status) only for a new
             # subscription: a resumed session already had them, replays would repeat them
-            options = SubscribeOptions(qos=qos, retainHandling=1)  # type: ignore[no-untyped-call]
+            options = SubscribeOptions(qos=qos, retainHandling=1)
             granted = await session.client.subscribe(topic, options=options)
         except aiomqtt.MqttError as exc:
             raise session.link_error(exc, f"could not subscribe to {topic}") from exc

@@ -120,3 +120,35 @@ async def until_async(query, count: int, timeout: float = 15.0):
         if len(found) >= count or anyio.current_time() > deadline:
             return found
         await anyio.sleep(0.05)
+
+
+async def test_a_pending_device_waits_until_an_operator_accepts_it(
+    tmp_path, mosquitto: Mosquitto
+) -> None:
+    settings = load_settings(site_config(tmp_path, mosquitto.url,
+                                         extra='unknown_devices = "pending"'))  # fmt: skip
+    data = tmp_path / "data"
+    async with Site(settings) as site, device(mosquitto.port, "pm-3") as dev:
+        await dev.publish("iot/pm-3/hello", hello(), qos=1)
+        await dev.publish("iot/pm-3/telemetry", telemetry(0), qos=1)
+        [letter] = await until_async(site.store.list_dead_letters, 1)
+        assert letter.reason == "pending_device"
+        assert readings(data, "pm-3", "power_import_w") == []
+        async with httpx.AsyncClient(base_url=f"http://{settings.api.listen}") as client:
+            shown = (await client.get("/api/v1/devices/pm-3")).json()
+            assert (shown["approval"], shown["source"]) == ("pending", "mqtt")
+            # editing the device's name keeps what meterhub keeps (input, approval)
+            edited = await client.put("/api/v1/devices/pm-3", json={
+                "name": "Garage meter", "device_type": "power_meter_ac"})  # fmt: skip
+            assert edited.status_code == 200, edited.text
+            assert edited.json()["approval"] == "pending"
+            answer = await client.put("/api/v1/devices/pm-3/approval",
+                                      json={"approval": "accepted"})  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            wrong = await client.put("/api/v1/devices/pm-3/approval", json={"approval": "yes"})
+            assert wrong.status_code == 400
+        await dev.publish("iot/pm-3/telemetry", telemetry(1), qos=1)
+        await until(lambda: readings(data, "pm-3", "power_import_w"), what="the accepted reading")
+        device_row = await site.store.get_device("pm-3")
+        assert device_row is not None
+        assert device_row.name == "Garage meter"
