@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from meterhub.adapters.stores import _pg_mqtt as mq
 from meterhub.adapters.stores._pg_base import PgBase
+from meterhub.adapters.stores._text import without_nul
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,7 +27,7 @@ class PgDeviceMethods(PgBase):
             StoreError: a time is naive (nothing is written).
             StoreUnavailableError: the server cannot be reached.
         """
-        fn = functools.partial(mq.write_dead_letters, rows=rows)
+        fn = functools.partial(mq.write_dead_letters, rows=without_nul(list(rows)))
         return await self._call("write_dead_letters", fn)
 
     async def list_dead_letters(
@@ -54,7 +55,7 @@ class PgDeviceMethods(PgBase):
             StoreError: a time is naive (nothing is written).
             StoreUnavailableError: the server cannot be reached.
         """
-        fn = functools.partial(mq.write_device_events, rows=rows)
+        fn = functools.partial(mq.write_device_events, rows=without_nul(list(rows)))
         return await self._call("write_device_events", fn)
 
     async def list_device_events(
@@ -87,7 +88,7 @@ class PgDeviceMethods(PgBase):
         Raises:
             StoreError: the id is taken or a time is naive.
         """
-        await self._call("insert_command", functools.partial(mq.insert_command, c=row))
+        await self._call("insert_command", functools.partial(mq.insert_command, c=without_nul(row)))
 
     async def get_command(self, command_id: str) -> CommandRow | None:
         """One command, or None.
@@ -134,8 +135,8 @@ class PgDeviceMethods(PgBase):
             state=state,
             at=at,
             from_states=from_states,
-            result=result,
-            error=error,
+            result=without_nul(result),
+            error=without_nul(error),
         )
         return await self._call("update_command", fn)
 
@@ -145,7 +146,7 @@ class PgDeviceMethods(PgBase):
         Raises:
             StoreError: the id is taken, the state unknown or a time naive.
         """
-        await self._call("insert_ota", functools.partial(mq.insert_ota, o=row))
+        await self._call("insert_ota", functools.partial(mq.insert_ota, o=without_nul(row)))
 
     async def get_ota(self, ota_id: str) -> OtaRow | None:
         """One firmware update, or None.
@@ -186,6 +187,6 @@ class PgDeviceMethods(PgBase):
             at=at,
             from_states=from_states,
             progress=progress,
-            error=error,
+            error=without_nul(error),
         )
         return await self._call("update_ota", fn)

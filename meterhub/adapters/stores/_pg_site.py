@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from meterhub.adapters.stores import _pg_meta as meta
 from meterhub.adapters.stores import _pg_retention as ret
 from meterhub.adapters.stores._pg_base import PgBase
+from meterhub.adapters.stores._text import without_nul
 from meterhub.adapters.stores._time import (
     DAY_S,
     SHORT_TREND_S,
@@ -110,7 +111,8 @@ class PgSiteMethods(PgBase):
         Raises:
             StoreError: a time is naive.
         """
-        await self._call("upsert_device", functools.partial(meta.upsert_device, d=device))
+        fn = functools.partial(meta.upsert_device, d=without_nul(device))
+        await self._call("upsert_device", fn)
 
     async def get_device(self, device_id: str) -> Device | None:
         """One device, or None.

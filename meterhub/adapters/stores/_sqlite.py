@@ -16,6 +16,7 @@ from meterhub.adapters.stores import _sqlite_retention as ret
 from meterhub.adapters.stores._errors import StoreError, StoreUnavailableError
 from meterhub.adapters.stores._rows import KnownSeries, pack_readings, pack_series
 from meterhub.adapters.stores._sqlite_devices import SqliteDeviceMethods
+from meterhub.adapters.stores._text import without_nul
 from meterhub.adapters.stores._time import (
     DAY_S,
     bucket_seconds,
@@ -354,7 +355,8 @@ class SqliteStore(SqliteDeviceMethods):
         Raises:
             StoreError: a time is naive.
         """
-        await self._run("upsert_device", functools.partial(meta.upsert_device, d=device))
+        fn = functools.partial(meta.upsert_device, d=without_nul(device))
+        await self._run("upsert_device", fn)
 
     async def get_device(self, device_id: str) -> Device | None:
         """One device, or None.

@@ -6,6 +6,7 @@ import functools
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from meterhub.adapters.stores import _sqlite_mqtt as mq
+from meterhub.adapters.stores._text import without_nul
 
 if TYPE_CHECKING:
     import sqlite3
@@ -31,7 +32,7 @@ class SqliteDeviceMethods:
             StoreError: a time is naive (nothing is written).
             StoreUnavailableError: the file cannot be written.
         """
-        fn = functools.partial(mq.write_dead_letters, rows=rows)
+        fn = functools.partial(mq.write_dead_letters, rows=without_nul(list(rows)))
         return await self._run("write_dead_letters", fn)
 
     async def list_dead_letters(
@@ -59,7 +60,7 @@ class SqliteDeviceMethods:
             StoreError: a time is naive (nothing is written).
             StoreUnavailableError: the file cannot be written.
         """
-        fn = functools.partial(mq.write_device_events, rows=rows)
+        fn = functools.partial(mq.write_device_events, rows=without_nul(list(rows)))
         return await self._run("write_device_events", fn)
 
     async def list_device_events(
@@ -92,7 +93,7 @@ class SqliteDeviceMethods:
         Raises:
             StoreError: the id is taken or a time is naive.
         """
-        await self._run("insert_command", functools.partial(mq.insert_command, c=row))
+        await self._run("insert_command", functools.partial(mq.insert_command, c=without_nul(row)))
 
     async def get_command(self, command_id: str) -> CommandRow | None:
         """One command, or None.
@@ -139,8 +140,8 @@ class SqliteDeviceMethods:
             state=state,
             at=at,
             from_states=from_states,
-            result=result,
-            error=error,
+            result=without_nul(result),
+            error=without_nul(error),
         )
         return await self._run("update_command", fn)
 
@@ -150,7 +151,7 @@ class SqliteDeviceMethods:
         Raises:
             StoreError: the id is taken, the state unknown or a time naive.
         """
-        await self._run("insert_ota", functools.partial(mq.insert_ota, o=row))
+        await self._run("insert_ota", functools.partial(mq.insert_ota, o=without_nul(row)))
 
     async def get_ota(self, ota_id: str) -> OtaRow | None:
         """One firmware update, or None.
@@ -191,6 +192,6 @@ class SqliteDeviceMethods:
             at=at,
             from_states=from_states,
             progress=progress,
-            error=error,
+            error=without_nul(error),
         )
         return await self._run("update_ota", fn)

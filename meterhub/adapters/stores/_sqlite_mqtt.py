@@ -268,9 +268,7 @@ def update_command(
     }
     with transaction(con):
         # all rows: a RETURNING statement must finish before the commit
-        row = con.execute(
-            _UPDATE_COMMAND, args
-        ).fetchall()  # all: a RETURNING statement must finish before the commit
+        row = con.execute(_UPDATE_COMMAND, args).fetchall()
     return _command(row[0]) if row else None
 
 

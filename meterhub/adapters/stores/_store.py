@@ -39,6 +39,8 @@ class Store(Protocol):
 
     Every method may raise :class:`StoreUnavailableError` (retry later) or
     :class:`StoreError` (bad input). Times are timezone-aware; results are UTC.
+    Devices and the MQTT device rows keep their text without NUL characters: each
+    becomes U+FFFD (PostgreSQL cannot store one; a device may send one); bytes are kept.
     Enter the store with ``async with`` before use; the constructor does no I/O.
     """
 

@@ -11,6 +11,7 @@ import pytest
 from meterhub.adapters.stores import (
     CommandRow,
     DeadLetterRow,
+    Device,
     DeviceEventRow,
     OtaRow,
     Store,
@@ -266,6 +267,41 @@ async def test_an_unknown_ota_state_is_refused(store: Store) -> None:
     with pytest.raises(StoreError):
         await store.update_ota("o1", state="verifying", at=T0, from_states=["requested"])
     assert await store.get_ota("o1") == ota("o1")
+
+
+# text a device sends -----------------------------------------------------------------
+
+
+async def test_a_nul_from_a_device_is_stored_as_u_fffd_and_bytes_exactly(store: Store) -> None:
+    # PostgreSQL's text and jsonb refuse U+0000; refused, the store writer would fail on
+    # the same journal record after every restart
+    nul, fffd = "bad\x00value", "bad\ufffdvalue"
+    assert await store.write_dead_letters([letter("pm-1", 1, detail=nul, payload=b"{\x00}")]) == 1
+    [stored] = await store.list_dead_letters()
+    assert (stored.detail, stored.payload) == (fffd, b"{\x00}")
+    assert await store.write_dead_letters([letter("pm-1", 1, detail=nul)]) == 0
+    await store.write_device_events([event("pm-1", "offline", 1, **{nul: [nul, 1]})])
+    [offline] = await store.list_device_events("pm-1")
+    assert offline.details == {fffd: [fffd, 1]}
+    await store.insert_command(command("c1", params={"label": nul}))
+    acked = await store.update_command("c1", state=FAILED, at=T0 + S, from_states=[Q],
+                                       result={nul: nul}, error=nul)  # fmt: skip
+    assert acked is not None
+    assert (acked.params, acked.result, acked.error) == ({"label": fffd}, {fffd: fffd}, fffd)
+    assert acked.state is FAILED
+    assert await store.get_command("c1") == acked
+    await store.insert_ota(ota("o1"))
+    run = await store.update_ota("o1", state="failed", at=T0 + S, error=nul,
+                                 from_states=["requested"])  # fmt: skip
+    assert run is not None
+    assert run.error == fffd
+    # a hello's firmware version lands in the device's metadata
+    await store.upsert_device(Device(id="pm-1", name="pm-1", device_type="power_meter_ac",
+                                     tags=[nul], metadata={"fw_version": nul},
+                                     created_at=T0, updated_at=T0))  # fmt: skip
+    device = await store.get_device("pm-1")
+    assert device is not None
+    assert (device.tags, device.metadata) == ([fffd], {"fw_version": fffd})
 
 
 # retention --------------------------------------------------------------------------
