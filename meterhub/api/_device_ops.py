@@ -63,9 +63,10 @@ class OtaIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """A firmware update for an MQTT device."""
 
     url: Annotated[str, msgspec.Meta(
-        max_length=2048, pattern=r"^https?://[^/?#\s]+[^\s]*$",
+        max_length=2048, pattern=r"^https?://[^/?#\s\x00-\x1f\x7f]+[^\s\x00-\x1f\x7f]*$",
         description="where the device downloads the image (http or https)")]  # fmt: skip
-    version: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    version: Annotated[str, msgspec.Meta(min_length=1, max_length=64,
+                                         pattern=r"^[^\x00-\x1f\x7f]+$")]  # fmt: skip
     sha256: Annotated[str, msgspec.Meta(
         pattern=r"^[0-9A-Fa-f]{64}$", description="of the image, 64 hex digits")]  # fmt: skip
 
@@ -153,6 +154,16 @@ async def _mqtt_device(view: View, device_id: str) -> None:
                          param=("path", "device_id"), slug="not-mqtt-device")  # fmt: skip
 
 
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _state(value: str) -> CommandState:
     try:
         return CommandState(value)
@@ -225,6 +236,9 @@ async def send_command(
 
     404 for an unknown device, 409 for one that is not an MQTT device.
     """
+    # the store keeps no NUL (it would hold U+FFFD), and the device must get what it keeps
+    if _has_nul(data.params):
+        raise bad_param("body", "params", "must hold no NUL character (\\u0000)")
     await _mqtt_device(view, device_id)
     timeout = data.timeout_s if data.timeout_s is not None else view.command_timeout_s()
     row = _command_row(str(uuid.uuid4()), device_id, data.command, dict(data.params), timeout)

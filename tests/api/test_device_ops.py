@@ -145,6 +145,9 @@ async def test_commands_go_only_to_known_mqtt_devices(site: FakeSite, keys: KeyS
     ({"command": "reboot", "timeout_s": 0.5}, "timeout_s"),
     ({"command": "reboot", "timeout_s": 86_401}, "timeout_s"),
     ({"command": "reboot", "extra": 1}, "extra"),
+    ({"command": "reboot", "params": {"label": "a\x00b"}}, "params"),
+    ({"command": "reboot", "params": {"a\x00": 1}}, "params"),
+    ({"command": "reboot", "params": {"steps": [{"name": "\x00"}]}}, "params"),
 ])  # fmt: skip
 async def test_bad_command_bodies_name_the_field(
     site: FakeSite, keys: KeyStore, body: dict[str, Any], field: str
@@ -198,6 +201,9 @@ async def test_an_update_is_a_run_and_a_command_with_one_id(site: FakeSite, keys
     ({"sha256": "9f" * 31}, "sha256"),
     ({"sha256": "zz" * 32}, "sha256"),
     ({"version": ""}, "version"),
+    ({"version": "1.5\x00"}, "version"),
+    ({"url": "https://fw.example/pm\x00.bin"}, "url"),
+    ({"url": "https://fw.example\x1b/pm.bin"}, "url"),
 ])  # fmt: skip
 async def test_bad_update_bodies_name_the_field(
     site: FakeSite, keys: KeyStore, change: dict[str, str], field: str
