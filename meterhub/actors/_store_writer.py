@@ -23,6 +23,7 @@ import msgspec
 from meterhub.adapters.stores import (
     AlertRow,
     ConsumptionRow,
+    StoreError,
     StoreUnavailableError,
     TrendRow,
 )
@@ -41,6 +42,19 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 SINK = "store"
+
+
+def _by_record(
+    events: Sequence[tuple[int | None, DeviceEvent]],
+) -> list[list[tuple[int | None, DeviceEvent]]]:
+    """Split events into runs of one journal record each, in order."""
+    records: list[list[tuple[int | None, DeviceEvent]]] = []
+    for item in events:
+        if records and records[-1][0][0] == item[0] and item[0] is not None:
+            records[-1].append(item)
+        else:
+            records.append([item])
+    return records
 T = TypeVar("T")
 RETRY = RestartPolicy(backoff_initial=0.2, backoff_max=5.0)
 
@@ -130,6 +144,8 @@ class StoreWriter(BatchActor[WriterMessage]):
         # MQTT device events with their journal seq, stored with the readings' batch
         self._events: list[tuple[int | None, DeviceEvent]] = []
         self._batch_rows = 0
+        self.refused_events = 0
+        """Device events skipped because the store refused them (logged as errors)."""
         self._derived: list[object] = []
         self._oldest_hole_since: float | None = None
         self._dropped_seen = 0
@@ -272,7 +288,23 @@ class StoreWriter(BatchActor[WriterMessage]):
         taken, self._events = events[:cut], events[cut:]
         if taken and self._apply_events is not None:
             apply = self._apply_events
-            await self._retrying(lambda: apply(taken))
+            try:
+                await self._retrying(lambda: apply(taken))
+            except StoreError:
+                # one record the store refuses must not stop the others (it would fail
+                # again after each restart): apply record by record, skip what fails
+                for record in _by_record(taken):
+                    await self._apply_alone(apply, record)
+
+    async def _apply_alone(
+        self, apply: EventSink, record: Sequence[tuple[int | None, DeviceEvent]]
+    ) -> None:
+        try:
+            await self._retrying(lambda: apply(record))
+        except StoreError as exc:
+            self.refused_events += len(record)
+            _log.error("the store refused the device events of journal record %s; skipped "
+                       "(the journal keeps them for a replay): %s", record[0][0], exc)  # fmt: skip
 
     async def _write_derived(self, derived: Sequence[object]) -> None:
         trends = [TrendRow(**msgspec.structs.asdict(t)) for t in derived if isinstance(t, Trend)]

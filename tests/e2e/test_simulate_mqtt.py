@@ -256,12 +256,13 @@ async def test_commands_and_ota_are_answered_and_kill_9_leaves_the_will(
     # the will is retained: a site that connects later learns that the devices are gone
     async with anyio.create_task_group() as tg:
         late = await recorder(mosquitto, tg)
-        await late.wait("retained statuses", lambda: len(late.messages) == len(IDS))
+        # each device's hello is retained too: a site learns its type before any telemetry
+        await late.wait("retained statuses and hellos", lambda: len(late.messages) == 2 * len(IDS))
         tg.cancel_scope.cancel()
-    assert all(
-        m.retain and m.suffix == "status" and m.json() == {"state": "offline"}
-        for m in late.messages
-    )
+    assert all(m.retain for m in late.messages)
+    statuses = {m.device: m.json() for m in late.messages if m.suffix == "status"}
+    assert statuses == {device: {"state": "offline"} for device in IDS}
+    assert {m.device for m in late.messages if m.suffix == "hello"} == set(IDS)
 
 
 async def test_ctrl_c_says_goodbye_and_disconnects_cleanly(mosquitto: Mosquitto) -> None:

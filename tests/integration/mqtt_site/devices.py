@@ -61,6 +61,21 @@ async def device(broker_port: int, device_id: str, *, will: bool = True,
         yield client
 
 
+async def greet(site: Any, client: aiomqtt.Client, device_id: str, body: bytes) -> None:
+    """Publish ``device_id``'s hello retained (as the protocol asks) and wait until the
+    site registered it: from then on the site is subscribed and no message is lost.
+
+    A hello published before the site's first subscription would otherwise be missed.
+    """
+    await client.publish(f"iot/{device_id}/hello", body, qos=1, retain=True)
+    deadline = time.monotonic() + 15.0
+    while await site.store.get_device(device_id) is None:
+        if time.monotonic() > deadline:
+            msg = f"the site never registered {device_id}"
+            raise AssertionError(msg)
+        await anyio.sleep(0.05)
+
+
 def rows(data_dir: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
     with contextlib.closing(sqlite3.connect(data_dir / "meterhub.db", timeout=5)) as con:
         return con.execute(sql, args).fetchall()

@@ -19,6 +19,7 @@ from meterhub.site import Site
 from tests.integration.mqtt_site.devices import (
     device,
     encode,
+    greet,
     hello,
     rows,
     site_config,
@@ -44,7 +45,7 @@ async def test_every_message_type_reaches_store_and_api(tmp_path, mosquitto: Mos
     settings = load_settings(site_config(tmp_path, mosquitto.url))
     data = tmp_path / "data"
     async with Site(settings) as site, device(mosquitto.port, "pm-1") as dev:
-        await dev.publish("iot/pm-1/hello", hello(fw="1.4.2"), qos=1)
+        await greet(site, dev, "pm-1", hello(fw="1.4.2"))
         for seq in range(5):
             ts = f"2026-12-03T10:00:0{seq}Z"
             await dev.publish("iot/pm-1/telemetry", telemetry(seq, ts=ts), qos=1)
@@ -80,9 +81,9 @@ async def test_every_message_type_reaches_store_and_api(tmp_path, mosquitto: Mos
 async def test_duplicates_gaps_restarts_and_the_last_will(tmp_path, mosquitto: Mosquitto) -> None:
     settings = load_settings(site_config(tmp_path, mosquitto.url))
     data = tmp_path / "data"
-    async with Site(settings):
+    async with Site(settings) as site:
         async with device(mosquitto.port, "pm-2", will=False) as dev:
-            await dev.publish("iot/pm-2/hello", hello(), qos=1)
+            await greet(site, dev, "pm-2", hello())
             for seq in (0, 1, 1, 2, 6, 7, 7):
                 await dev.publish("iot/pm-2/telemetry", telemetry(seq), qos=1)
             await dev.publish("iot/pm-2/hello", hello(), qos=1)  # rebooted
@@ -129,7 +130,7 @@ async def test_a_pending_device_waits_until_an_operator_accepts_it(
                                          extra='unknown_devices = "pending"'))  # fmt: skip
     data = tmp_path / "data"
     async with Site(settings) as site, device(mosquitto.port, "pm-3") as dev:
-        await dev.publish("iot/pm-3/hello", hello(), qos=1)
+        await greet(site, dev, "pm-3", hello())
         await dev.publish("iot/pm-3/telemetry", telemetry(0), qos=1)
         [letter] = await until_async(site.store.list_dead_letters, 1)
         assert letter.reason == "pending_device"

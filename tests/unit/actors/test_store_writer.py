@@ -20,12 +20,14 @@ from meterhub.actors import (
 )
 from meterhub.actors._store_writer import WriterMessage
 from meterhub.adapters.journal import Journal
-from meterhub.adapters.stores import SqliteStore
-from meterhub.model import RawFrame, Reading
+from meterhub.adapters.stores import SqliteStore, StoreError
+from meterhub.model import DeadLetter, DeviceEvent, DeviceNews, RawFrame, Reading
 from meterhub.platform import ActorRef, ActorSpec, ActorSystem
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
+
+    from meterhub.actors._store_writer import EventSink
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 
@@ -47,14 +49,15 @@ async def stored_seqs(store: SqliteStore) -> list[int | None]:
 
 @contextlib.asynccontextmanager
 async def running_writer(
-    journal: Journal, store: SqliteStore, pipeline: Pipeline, gap_timeout: float = 10.0
+    journal: Journal, store: SqliteStore, pipeline: Pipeline, gap_timeout: float = 10.0,
+    apply_events: EventSink | None = None,
 ) -> AsyncIterator[ActorRef[WriterMessage]]:
     """A store writer over ``journal`` and ``store``, flushing every 20 ms."""
     await store.migrate()
     settings = WriterSettings(flush_interval=0.02, gap_timeout=gap_timeout)
     async with ActorSystem() as system:
-        await system.spawn(ActorSpec(SINK, lambda: StoreWriter(store, journal, lambda: pipeline,
-                                                               settings)))  # fmt: skip
+        await system.spawn(ActorSpec(SINK, lambda: StoreWriter(
+            store, journal, lambda: pipeline, settings, apply_events=apply_events)))  # fmt: skip
         yield system.lookup(SINK)
 
 
@@ -140,3 +143,43 @@ async def test_time_spent_writing_does_not_age_a_hole(tmp_path: Path) -> None:
                 await anyio.sleep(0.01)
         assert await stored_seqs(store) == [1, 2, 3]
         assert redecoder.seen == []
+
+
+def dead_letter(seq: int, reason: str) -> DeadLetter:
+    return DeadLetter(device_id="m1", ts=NOW, reason=reason, detail="", topic="telemetry",
+                      payload=b"{}", journal_seq=seq)  # fmt: skip
+
+
+async def test_device_events_the_store_refuses_do_not_stop_the_records_after_them(
+    tmp_path: Path,
+) -> None:
+    # a record the store can never take (a constraint, a value it rejects) would fail
+    # again after every restart; it is skipped, logged and left to a replay
+    kept: list[str] = []
+
+    async def apply(events: Sequence[tuple[int | None, DeviceEvent]]) -> None:
+        reasons = [e.reason for _, e in events if isinstance(e, DeadLetter)]
+        if "refused" in reasons:
+            msg = "the store refused it"
+            raise StoreError(msg)
+        kept.extend(reasons)
+
+    async with (
+        Journal(tmp_path / "journal", fsync=False) as journal,
+        SqliteStore(tmp_path / "db.sqlite") as store,
+        running_writer(journal, store, no_decoders(), apply_events=apply) as ref,
+    ):
+        for n in range(3):
+            journal.append(frame(n))
+        await journal.flush()
+        await ref.send(DeviceNews(device_id="m1", journal_seq=1,
+                                  events=[dead_letter(1, "refused")]))  # fmt: skip
+        await ref.send(reading(2))
+        await ref.send(DeviceNews(device_id="m1", journal_seq=3,
+                                  events=[dead_letter(3, "malformed_json")]))  # fmt: skip
+        with anyio.fail_after(5):
+            while not kept:  # noqa: ASYNC110 (the writer's progress)
+                await anyio.sleep(0.01)
+        assert kept == ["malformed_json"]
+        assert await stored_seqs(store) == [2]
+        assert await store.read_cursor(SINK) >= 2
