@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -32,6 +33,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiomqtt
 import anyio
@@ -43,6 +45,9 @@ from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from tests.mqtt import Mosquitto, free_port
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 QOS = 1
 
@@ -68,7 +73,8 @@ HELLO = msgspec.json.encode({"device_type": "power_meter_ac", "fw_version": "1.0
 
 def _publish(port: int, devices: int, per_device: int, rate: float, first_seq: int) -> float:
     """Publish per_device telemetry messages for each device (at ``rate`` msg/s, 0: flat
-    out); returns the wall time taken."""
+    out), or with per_device 0 each device's hello (retained, as the protocol asks); the
+    wall time taken."""
     clients = []
     for index in range(devices):
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=device_id(index),
@@ -79,8 +85,10 @@ def _publish(port: int, devices: int, per_device: int, rate: float, first_seq: i
         client.loop_start()
         clients.append(client)
     infos = []
-    for index, client in enumerate(clients):
-        infos.append(client.publish(f"iot/{device_id(index)}/hello", HELLO, qos=QOS))
+    if not per_device:
+        for index, client in enumerate(clients):
+            infos.append(client.publish(f"iot/{device_id(index)}/hello", HELLO, qos=QOS,
+                                        retain=True))  # fmt: skip
     started = time.monotonic()
     sent = 0
     for seq in range(first_seq, first_seq + per_device):
@@ -199,13 +207,17 @@ class SiteRun:
             self.proc.wait(timeout=120)
             self.proc = None
 
-    def cursor(self) -> int:
+    def _query(self, sql: str) -> int:
         try:
             with sqlite3.connect(self.data / "meterhub.db", timeout=5) as con:
-                row = con.execute("SELECT seq FROM sink_cursors WHERE sink = 'store'").fetchone()
+                row = con.execute(sql).fetchone()
         except sqlite3.OperationalError:
-            return 0
-        return int(row[0]) if row else 0
+            return 0  # not created yet
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def cursor(self) -> int:
+        """The store writer's committed cursor (the last journal record stored)."""
+        return self._query("SELECT seq FROM sink_cursors WHERE sink = 'store'")
 
     def rss_mb(self) -> float:
         assert self.proc is not None
@@ -214,45 +226,62 @@ class SiteRun:
                 return int(line.split()[1]) / 1024
         return 0.0
 
-    def wait_cursor(self, seq: int, timeout: float = 600) -> float:
+    def wait(self, what: str, done: Callable[[], bool], timeout: float = 600) -> float:
         deadline = time.monotonic() + timeout
-        while self.cursor() < seq:
+        while not done():
             if time.monotonic() > deadline:
-                raise TimeoutError(f"cursor {self.cursor()} < {seq}")
+                raise TimeoutError(f"{what}: cursor {self.cursor()}")
             time.sleep(0.02)
         return time.monotonic()
 
+    def warm_up(self, port: int, devices: int) -> int:
+        """Start, register every device, store one reading each; the cursor then.
+
+        The hellos are retained, so they reach the site however late it subscribes; the
+        telemetry follows once every device is registered (the site is subscribed), so
+        the last record is a reading and the cursor counts every record.
+        """
+        self.start()
+        publish(port, devices, 0)
+        self.wait("registered", lambda: self._query("SELECT count(*) FROM devices") >= devices,
+                  timeout=60)  # fmt: skip
+        publish(port, devices, 1)
+        self.wait("warm-up readings", lambda: self._query(
+            "SELECT count(DISTINCT meter_id) FROM readings") >= devices, timeout=60)  # fmt: skip
+        time.sleep(0.5)  # the cursor's last commit
+        return self.cursor()
+
 
 def drain_meterhub(folder: Path, port: int, devices: int, per_device: int) -> float:
+    """Seconds the site takes to store a backlog queued while it was paused (SIGSTOP:
+    its connection and session stay, so the drain does not count Python's start-up)."""
     site = SiteRun(folder, port)
-    site.start()
-    # the site's session exists and the devices are registered before the backlog
-    publish(port, devices, 1, first_seq=0)
-    site.wait_cursor(2 * devices, timeout=60)
-    site.stop()
-    publish(port, devices, per_device, first_seq=1)
-    base = site.cursor()
+    base = site.warm_up(port, devices)
+    assert site.proc is not None
+    site.proc.send_signal(signal.SIGSTOP)
+    try:
+        publish(port, devices, per_device, first_seq=1)
+    finally:
+        site.proc.send_signal(signal.SIGCONT)
     started = time.monotonic()
-    site.start()
-    # the hellos of the backlog's publisher are records too
-    ended = site.wait_cursor(base + devices * (per_device + 1))
+    target = base + devices * per_device
+    ended = site.wait("drain", lambda: site.cursor() >= target)
     site.stop()
     return ended - started
 
 
 def live(folder: Path, port: int, devices: int, rate: float, seconds: float) -> dict[str, float]:
     site = SiteRun(folder, port)
-    site.start()
-    publish(port, devices, 1, first_seq=0)
-    base = site.wait_cursor(2 * devices, timeout=60) and site.cursor()
+    base = site.warm_up(port, devices)
     per_device = max(1, int(rate * seconds / devices))
     pool = multiprocessing.Pool(1)
     sent_at = time.monotonic()
     result = pool.apply_async(_publish, (port, devices, per_device, rate, 1))
     samples: list[tuple[float, int]] = []
     rss: list[tuple[float, float]] = []
-    total = base + devices * (per_device + 1)
+    total = base + devices * per_device
     last_rss = 0.0
+    deadline = sent_at + seconds * 3 + 60
     while True:
         now = time.monotonic()
         cursor = site.cursor()
@@ -262,15 +291,17 @@ def live(folder: Path, port: int, devices: int, rate: float, seconds: float) -> 
             last_rss = now
         if cursor >= total:
             break
+        if now > deadline:
+            raise TimeoutError(f"live: cursor {cursor} < {total}")
         time.sleep(0.02)
     result.get()
     pool.close()
     site.stop()
-    # message k (journal record base + devices + k) was offered at sent_at + k / rate
+    # message k (journal record base + k + 1) was offered at sent_at + k / rate
     lat: list[float] = []
     index = 0
     for k in range(0, devices * per_device, max(1, devices * per_device // 5000)):
-        seq = base + devices + k + 1
+        seq = base + k + 1
         while samples[index][1] < seq:
             index += 1
         lat.append(samples[index][0] - (sent_at + k / rate))
