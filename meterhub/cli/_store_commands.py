@@ -13,9 +13,10 @@ from typing import Any, NamedTuple
 import anyio
 
 from meterhub._meters import load_directory, load_profiles, pipeline_factory
+from meterhub._mqtt import device_rules
 from meterhub.adapters.journal import Journal
 from meterhub.adapters.stores import ReadingRow, open_store, rows_from_reading
-from meterhub.model import Reading
+from meterhub.model import DeviceNews, Reading
 from meterhub.settings import Settings, load_settings
 
 BATCH = 5000
@@ -92,7 +93,8 @@ def run_replay(args: argparse.Namespace) -> int:
         raise UsageError(f"--from {args.start.isoformat()} is not before --to "
                          f"{args.end.isoformat()}: the span is empty")  # fmt: skip
     configured = [meter.id for meter in settings.meters]
-    if args.meter is not None and args.meter not in configured:
+    # an MQTT device is known from what it sent, not from the configuration
+    if args.meter is not None and args.meter not in configured and not settings.mqtt.enabled:
         raise UsageError(f"--meter {args.meter!r} is not a configured meter; configured: "
                          + (", ".join(configured) or "none"))  # fmt: skip
     span = _Span(args.meter, args.start, args.end)
@@ -146,7 +148,8 @@ async def _replay(settings: Settings, span: _Span, overwrite: bool) -> _Replayed
         await store.migrate()
         directory = await load_directory(store)
         # the pipeline of the live path: same decoding, de-duplication, validation, enrichment
-        pipeline = pipeline_factory(settings, profiles, lambda: directory)()
+        pipeline = pipeline_factory(settings, profiles, lambda: directory,
+                                    device_rules(settings))()
         unknown: set[str] = set()
         progress = _Progress(journal.last_seq)
         frames = readings = inserted = rejected = recovered = 0
@@ -155,10 +158,14 @@ async def _replay(settings: Settings, span: _Span, overwrite: bool) -> _Replayed
             frames += 1
             rejected += frame.rejected is not None
             outcome = pipeline.run(frame, seq)
-            if isinstance(outcome, Reading):
-                readings += 1
+            # an MQTT device's record may hold several readings (a batch) or none
+            found = (outcome.readings if isinstance(outcome, DeviceNews)
+                     else [outcome] if isinstance(outcome, Reading) else [])  # fmt: skip
+            if found:
+                readings += len(found)
                 recovered += frame.rejected is not None
-                rows.extend(rows_from_reading(outcome, seq))
+                for reading in found:
+                    rows.extend(rows_from_reading(reading, seq))
             elif not pipeline.knows(frame.meter_id) and frame.meter_id not in unknown:
                 unknown.add(frame.meter_id)
                 sys.stderr.write(f"\nskipping frames of {frame.meter_id}: not a configured meter\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 
 import anyio
 import httpx
@@ -153,3 +154,36 @@ async def test_a_pending_device_waits_until_an_operator_accepts_it(
         device_row = await site.store.get_device("pm-3")
         assert device_row is not None
         assert device_row.name == "Garage meter"
+
+
+async def test_replay_takes_in_what_a_device_sent_before_it_was_accepted(
+    tmp_path, mosquitto: Mosquitto
+) -> None:
+    config = site_config(tmp_path, mosquitto.url, extra='unknown_devices = "pending"')
+    settings = load_settings(config)
+    data = tmp_path / "data"
+    async with Site(settings) as site, device(mosquitto.port, "pm-4") as dev:
+        await greet(site, dev, "pm-4", hello())
+        for seq in range(3):
+            await dev.publish("iot/pm-4/telemetry",
+                              telemetry(seq, ts=f"2026-12-03T10:00:0{seq}Z"), qos=1)  # fmt: skip
+        letters = await until_async(site.store.list_dead_letters, 3)
+        assert [letter.reason for letter in letters] == ["pending_device"] * 3
+        async with httpx.AsyncClient(base_url=f"http://{settings.api.listen}") as client:
+            answer = await client.put("/api/v1/devices/pm-4/approval",
+                                      json={"approval": "accepted"})  # fmt: skip
+            assert answer.status_code == 200, answer.text
+    assert readings(data, "pm-4", "power_import_w") == []
+    # the site is stopped (replay needs the journal to itself)
+    done = subprocess.run(  # noqa: ASYNC221 (the CLI as a user runs it)
+        [sys.executable, "-m", "meterhub.cli", "replay", "-c", str(config), "--meter", "pm-4"],
+        capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "3 readings decoded" in done.stdout, done.stdout
+    assert [r[0] for r in readings(data, "pm-4", "power_import_w")] == [1000.0, 1001.0, 1002.0]
+    again = subprocess.run(  # noqa: ASYNC221
+        [sys.executable, "-m", "meterhub.cli", "replay", "-c", str(config)],
+        capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert ", 0 rows new" in again.stdout, again.stdout
+    assert len(readings(data, "pm-4", "power_import_w")) == 3
