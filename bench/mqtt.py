@@ -137,11 +137,23 @@ async def _bare_session(port: int, client_id: str, count: int | None) -> float:
         return time.monotonic() - started
 
 
-def bare(port: int, count: int | None) -> float:
-    return anyio.run(_bare_session, port, "bench-bare", count)
+def bare(port: int, client_id: str, count: int | None) -> float:
+    return anyio.run(_bare_session, port, client_id, count)
 
 
-def _naive(port: int, db: str, count: int | None) -> float:
+async def _forget_session(port: int, client_id: str) -> None:
+    client = aiomqtt.Client("127.0.0.1", port, identifier=client_id, clean_start=True,
+                            protocol=aiomqtt.ProtocolVersion.V5)  # fmt: skip
+    async with client:  # a clean start with no expiry: the broker drops the session
+        pass
+
+
+def forget(port: int, client_id: str) -> None:
+    """End a consumer's session, or it would queue every later run's messages."""
+    anyio.run(_forget_session, port, client_id)
+
+
+def _naive(port: int, client_id: str, db: str, count: int | None) -> float:
     con = sqlite3.connect(db)
     con.execute(
         "CREATE TABLE IF NOT EXISTS readings (device TEXT, ts TEXT, metric TEXT, value REAL)"
@@ -163,7 +175,7 @@ def _naive(port: int, db: str, count: int | None) -> float:
         if count is not None and state["got"] == count:
             state["ended"] = time.monotonic()
 
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-naive",
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                          protocol=paho.MQTTv5)  # fmt: skip
     client.on_message = on_message
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -180,21 +192,22 @@ def _naive(port: int, db: str, count: int | None) -> float:
     return state["ended"] - state["started"]
 
 
-def naive(port: int, db: str, count: int | None) -> float:
+def naive(port: int, client_id: str, db: str, count: int | None) -> float:
     with multiprocessing.Pool(1) as pool:
-        return pool.apply(_naive, (port, db, count))
+        return pool.apply(_naive, (port, client_id, db, count))
 
 
 class SiteRun:
     """``meterhub run`` on the broker, SQLite in a temporary folder."""
 
-    def __init__(self, folder: Path, port: int) -> None:
+    def __init__(self, folder: Path, port: int, client_id: str) -> None:
+        self.client_id = client_id
         self.data = folder / "site"
         self.config = folder / "site.toml"
         self.config.write_text(
             f'data_dir = "{self.data}"\n[api]\nlisten = "127.0.0.1:{free_port()}"\n'
             '[logging]\nlevel = "WARNING"\n[demo]\nheartbeat_interval = 3600\n'
-            f'[mqtt]\nurl = "mqtt://127.0.0.1:{port}"\nclient_id = "bench-site"\n'
+            f'[mqtt]\nurl = "mqtt://127.0.0.1:{port}"\nclient_id = "{client_id}"\n'
             "stale_after = 3600\noffline_after = 7200\n")  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -253,10 +266,10 @@ class SiteRun:
         return self.cursor()
 
 
-def drain_meterhub(folder: Path, port: int, devices: int, per_device: int) -> float:
+def drain_meterhub(folder: Path, port: int, devices: int, per_device: int, run: int) -> float:
     """Seconds the site takes to store a backlog queued while it was paused (SIGSTOP:
     its connection and session stay, so the drain does not count Python's start-up)."""
-    site = SiteRun(folder, port)
+    site = SiteRun(folder, port, f"bench-site-{run}")
     base = site.warm_up(port, devices)
     assert site.proc is not None
     site.proc.send_signal(signal.SIGSTOP)
@@ -268,11 +281,13 @@ def drain_meterhub(folder: Path, port: int, devices: int, per_device: int) -> fl
     target = base + devices * per_device
     ended = site.wait("drain", lambda: site.cursor() >= target)
     site.stop()
+    for role in ("ingest", "commands"):  # the site's two connections
+        forget(port, f"{site.client_id}-{role}")
     return ended - started
 
 
 def live(folder: Path, port: int, devices: int, rate: float, seconds: float) -> dict[str, float]:
-    site = SiteRun(folder, port)
+    site = SiteRun(folder, port, "bench-site-live")
     base = site.warm_up(port, devices)
     per_device = max(1, int(rate * seconds / devices))
     pool = multiprocessing.Pool(1)
@@ -332,18 +347,21 @@ def main() -> None:
         broker.start()
         try:
             for run in range(args.repeat):
-                bare(broker.port, None)
+                # each consumer has its own session, ended after its drain
+                name = f"bench-bare-{run}"
+                bare(broker.port, name, None)
                 publish(broker.port, args.devices, per_device)
-                rates["bare"].append(count / bare(broker.port, count))
-                db = str(folder / f"naive-{run}.db")
-                naive(broker.port, db, None)
+                rates["bare"].append(count / bare(broker.port, name, count))
+                forget(broker.port, name)
+                db, name = str(folder / f"naive-{run}.db"), f"bench-naive-{run}"
+                naive(broker.port, name, db, None)
                 publish(broker.port, args.devices, per_device)
-                rates["naive"].append(count / naive(broker.port, db, count))
+                rates["naive"].append(count / naive(broker.port, name, db, count))
+                forget(broker.port, name)
                 run_folder = folder / f"site-{run}"
                 run_folder.mkdir()
-                rates["meterhub"].append(
-                    count / drain_meterhub(run_folder, broker.port, args.devices, per_device)
-                )
+                rates["meterhub"].append(count / drain_meterhub(
+                    run_folder, broker.port, args.devices, per_device, run))  # fmt: skip
                 print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:,.0f} msg/s"
                                                        for k, v in rates.items()), flush=True)  # fmt: skip
             med = {k: statistics.median(v) for k, v in rates.items()}

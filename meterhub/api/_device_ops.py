@@ -26,6 +26,7 @@ from meterhub.model import CommandState
 _TAGS = ["device operations"]
 _INPUT = "meterhub.input"
 _APPROVAL = "meterhub.approval"
+_CAPABILITIES = "capabilities"
 OTA_COMMAND = "ota_update"
 """The command that asks a device to update its firmware (docs/mqtt-protocol.md)."""
 
@@ -154,6 +155,28 @@ async def _mqtt_device(view: View, device_id: str) -> None:
                          param=("path", "device_id"), slug="not-mqtt-device")  # fmt: skip
 
 
+async def _commandable(view: View, device_id: str, capability: str) -> None:
+    """404 or 409 as ``_mqtt_device``; 409 also for a device that is not accepted.
+
+    Also 409 when its hello listed capabilities without ``capability`` (``command``, ``ota``).
+    """
+    await _mqtt_device(view, device_id)
+    device = await view.store.get_device(device_id)
+    if device is None:  # deleted in between
+        raise ApiProblem(404, f"no device {device_id!r}", param=("path", "device_id"))
+    approval = device.metadata.get(_APPROVAL, "accepted")
+    if approval != "accepted":
+        raise ApiProblem(409, f"device {device_id!r} is {approval}: only accepted devices take "
+                         f"commands (PUT /api/v1/devices/{device_id}/approval)",
+                         param=("path", "device_id"), slug="device-not-accepted")  # fmt: skip
+    # capabilities are optional in a hello: only a device that listed some is held to them
+    listed = [c for c in str(device.metadata.get(_CAPABILITIES, "")).split(",") if c]
+    if listed and capability not in listed:
+        raise ApiProblem(409, f"device {device_id!r} cannot take {capability!r}: its hello "
+                         f"lists {', '.join(listed)}", param=("path", "device_id"),
+                         slug="missing-capability")  # fmt: skip
+
+
 def _has_nul(value: object) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -234,12 +257,13 @@ async def send_command(
 ) -> CommandRow:
     """Queue a command for an MQTT device; follow it with ``GET /commands/{id}``.
 
-    404 for an unknown device, 409 for one that is not an MQTT device.
+    404 for an unknown device; 409 for one that is not an MQTT device, not accepted, or
+    whose hello lists capabilities without ``command``.
     """
     # the store keeps no NUL (it would hold U+FFFD), and the device must get what it keeps
     if _has_nul(data.params):
         raise bad_param("body", "params", "must hold no NUL character (\\u0000)")
-    await _mqtt_device(view, device_id)
+    await _commandable(view, device_id, "command")
     timeout = data.timeout_s if data.timeout_s is not None else view.command_timeout_s()
     row = _command_row(str(uuid.uuid4()), device_id, data.command, dict(data.params), timeout)
     await view.store.insert_command(row)
@@ -278,10 +302,10 @@ async def get_command(view: View, command_id: FromPath[str]) -> CommandRow:
 async def request_ota(view: View, device_id: FromPath[str], data: JSONBody[OtaIn]) -> OtaRequested:
     """Ask an MQTT device to update its firmware: an ``ota_update`` command with the same id.
 
-    Follow it with ``GET /ota/{id}``. 404 for an unknown device, 409 for one that is not
-    an MQTT device.
+    Follow it with ``GET /ota/{id}``. 404 for an unknown device; 409 for one that is not
+    an MQTT device, not accepted, or whose hello lists capabilities without ``ota``.
     """
-    await _mqtt_device(view, device_id)
+    await _commandable(view, device_id, "ota")
     ota_id = str(uuid.uuid4())
     sha256 = data.sha256.lower()
     params: dict[str, Any] = {"url": data.url, "version": data.version, "sha256": sha256}

@@ -136,6 +136,36 @@ async def test_commands_go_only_to_known_mqtt_devices(site: FakeSite, keys: KeyS
     assert await site.store.list_commands() == []
 
 
+async def test_commands_go_only_to_accepted_devices_that_can_take_them(
+    site: FakeSite, keys: KeyStore
+) -> None:
+    def mqtt(device_id: str, **metadata: str) -> Device:
+        return Device(id=device_id, name=device_id, device_type="power_meter_ac",
+                      metadata={"meterhub.input": "mqtt", **metadata}, created_at=T0,
+                      updated_at=T0)  # fmt: skip
+
+    await site.store.upsert_device(mqtt("waiting", **{"meterhub.approval": "pending"}))
+    await site.store.upsert_device(mqtt("banned", **{"meterhub.approval": "rejected"}))
+    await site.store.upsert_device(mqtt("sensor", capabilities="telemetry"))
+    await site.store.upsert_device(mqtt("relay", capabilities="telemetry,command"))
+    async with api(site, keys) as c:
+        for device_id, approval in (("waiting", "pending"), ("banned", "rejected")):
+            answer = await c["operator"].post(f"/api/v1/devices/{device_id}/commands",
+                                              {"command": "reboot"})  # fmt: skip
+            assert answer.status_code == 409, answer.text
+            assert f"is {approval}" in answer.json()["detail"]
+            assert (await c["admin"].post(f"/api/v1/devices/{device_id}/ota", OTA)).status_code == 409
+        sensor = await c["operator"].post("/api/v1/devices/sensor/commands", {"command": "reboot"})
+        assert sensor.status_code == 409
+        assert "cannot take 'command'" in sensor.json()["detail"]
+        ota = await c["admin"].post("/api/v1/devices/relay/ota", OTA)
+        assert ota.status_code == 409
+        assert "cannot take 'ota'" in ota.json()["detail"]
+        sent = await c["operator"].post("/api/v1/devices/relay/commands", {"command": "reboot"})
+        assert sent.status_code == 202, sent.text
+    assert [row.device_id for row in site.queued] == ["relay"]
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({}, "command"),
     ({"command": ""}, "command"),
