@@ -9,11 +9,13 @@ instead: a message is acknowledged only when the caller says it is safe.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import ssl
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import aiomqtt
 import anyio
@@ -63,6 +65,55 @@ def _paho(client: aiomqtt.Client) -> paho.Client:
     ``tests/integration/mqtt/test_acks.py`` pin the behaviour this relies on.
     """
     return client._client  # noqa: SLF001 (see the docstring)
+
+
+class _GatedQueue(asyncio.Queue[aiomqtt.Message]):  # noqa: TID251 (aiomqtt's queue_type)
+    """aiomqtt's incoming queue that stops reading the socket while it is too full.
+
+    The broker should hold back past our ReceiveMaximum, and does while nothing is
+    acknowledged; but Mosquitto 2.0.11, once acks flow, sends every live message at once
+    (measured: 8,300 queued against a window of 1,000). So the window is also kept here:
+    at ``high`` messages waiting the socket's reader is removed, and TCP pushes back on
+    the broker, which keeps the rest in its queue for the session; at half of it the
+    reader is back. The queue stays unbounded (a full aiomqtt queue drops messages).
+    """
+
+    def __init__(self, owner: list[aiomqtt.Client], high: int, maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self._owner = owner  # the client is made after its queue: it fills this in
+        self._high, self._low = max(1, high), max(0, high // 2)
+        self._paused: int | None = None  # the socket's fd while not read
+
+    def put_nowait(self, item: aiomqtt.Message) -> None:
+        super().put_nowait(item)
+        if self._paused is None and self.qsize() >= self._high:
+            sock = _paho(self._owner[0]).socket()
+            if sock is not None:
+                self._paused = sock.fileno()
+                asyncio.get_running_loop().remove_reader(self._paused)
+
+    def get_nowait(self) -> aiomqtt.Message:
+        item = super().get_nowait()
+        if self._paused is not None and self.qsize() <= self._low:
+            fd, self._paused = self._paused, None
+            sock = _paho(self._owner[0]).socket()
+            if sock is not None and sock.fileno() == fd:  # not closed meanwhile
+                asyncio.get_running_loop().add_reader(fd, self._read)
+        return item
+
+    def _read(self) -> None:
+        """Read from the socket as the reader that aiomqtt registers at the connect does."""
+        paho_client = _paho(self._owner[0])
+        try:
+            while True:
+                paho_client.loop_read()
+                sock: Any = paho_client.socket()
+                if not (hasattr(sock, "pending") and sock.pending() > 0):  # TLS: decoded bytes
+                    break
+        except Exception as exc:  # noqa: BLE001 (aiomqtt's own: the connection broke)
+            disconnected: asyncio.Future[None] = self._owner[0]._disconnected  # noqa: SLF001
+            if not disconnected.done():
+                disconnected.set_exception(exc)
 
 
 class _Messages:
@@ -195,6 +246,7 @@ async def _client(config: BrokerConfig) -> aiomqtt.Client:
         will = aiomqtt.Will(
             config.will.topic, config.will.payload, config.will.qos, config.will.retain
         )
+    owner: list[aiomqtt.Client] = []
     client = aiomqtt.Client(
         config.host,
         config.port,
@@ -207,12 +259,16 @@ async def _client(config: BrokerConfig) -> aiomqtt.Client:
         # never "first only": a new client object would wipe the stored session
         clean_start=config.clean_start,
         # unbounded: a full queue drops messages paho has taken (STACK constraint 4);
-        # the broker's ReceiveMaximum bounds it, since we ack only what is kept
+        # the broker's ReceiveMaximum bounds it, since we ack only what is kept, and
+        # the queue stops reading the socket should the broker send more
         max_queued_incoming_messages=0,
+        queue_type=cast("type[asyncio.Queue[aiomqtt.Message]]",  # noqa: TID251
+                        functools.partial(_GatedQueue, owner, config.receive_maximum)),
         properties=properties,
         tls_context=tls_context,
         timeout=config.timeout_s,
     )
+    owner.append(client)
     # before the connect, or what the broker queued for the session is acked unseen
     _paho(client).manual_ack_set(on=True)
     return client

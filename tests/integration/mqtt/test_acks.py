@@ -81,3 +81,26 @@ async def test_receive_maximum_holds_the_broker_back_until_acked(mosquitto: Mosq
         for message in first[1:]:
             session.ack(message)
         assert payloads(await receive(session, 4)) == [b"6", b"7", b"8", b"9"]
+
+
+async def test_a_slow_reader_holds_the_broker_to_the_window_even_while_acking(
+    mosquitto: Mosquitto,
+) -> None:
+    # Mosquitto 2.0.11 keeps to ReceiveMaximum only while nothing is acked; once acks
+    # flow it sends every live message at once. The session stops reading the socket
+    # instead, so what waits in memory stays within the window.
+    config = site(mosquitto, receive_maximum=20)
+    got: list[bytes] = []
+    most_waiting = 0
+    async with open_session(config, SUBSCRIPTIONS) as session, anyio.create_task_group() as tg:
+        tg.start_soon(publish, mosquitto, *(str(i).encode() for i in range(300)))
+        with anyio.fail_after(30):
+            async for message in session.messages():
+                most_waiting = max(most_waiting, len(session.client.messages))
+                got.append(message.payload)
+                await anyio.sleep(0.002)  # a reader slower than the publisher
+                session.ack(message)
+                if len(got) == 300:
+                    break
+    assert got == [str(i).encode() for i in range(300)]
+    assert 0 < most_waiting <= 20
