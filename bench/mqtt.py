@@ -248,6 +248,24 @@ class SiteRun:
             time.sleep(0.02)
         return time.monotonic()
 
+    def latencies(self, samples: list[tuple[float, int]], after: int) -> list[float]:
+        """Publish-to-stored seconds of up to 5,000 messages past journal record ``after``.
+
+        A message's publish time is its payload's ``ts`` (the publisher's clock, this
+        machine's); it is stored when the first cursor sample passed its record.
+        """
+        with sqlite3.connect(self.data / "meterhub.db") as con:
+            rows = con.execute("SELECT journal_seq, ts FROM readings WHERE metric = "
+                               "'power_import_w' AND journal_seq > ? ORDER BY journal_seq",
+                               (after,)).fetchall()  # fmt: skip
+        lat: list[float] = []
+        index = 0
+        for seq, ts in rows[:: max(1, len(rows) // 5000)]:
+            while samples[index][1] < seq:
+                index += 1
+            lat.append(samples[index][0] - ts / 1e6)  # the store keeps microseconds
+        return sorted(lat)
+
     def warm_up(self, port: int, devices: int) -> int:
         """Start, register every device, store one reading each; the cursor then.
 
@@ -293,7 +311,7 @@ def live(folder: Path, port: int, devices: int, rate: float, seconds: float) -> 
     pool = multiprocessing.Pool(1)
     sent_at = time.monotonic()
     result = pool.apply_async(_publish, (port, devices, per_device, rate, 1))
-    samples: list[tuple[float, int]] = []
+    samples: list[tuple[float, int]] = []  # (wall clock, the store's cursor)
     rss: list[tuple[float, float]] = []
     total = base + devices * per_device
     last_rss = 0.0
@@ -301,7 +319,7 @@ def live(folder: Path, port: int, devices: int, rate: float, seconds: float) -> 
     while True:
         now = time.monotonic()
         cursor = site.cursor()
-        samples.append((now, cursor))
+        samples.append((time.time(), cursor))
         if now - last_rss >= 1:
             rss.append((now - sent_at, site.rss_mb()))
             last_rss = now
@@ -310,23 +328,15 @@ def live(folder: Path, port: int, devices: int, rate: float, seconds: float) -> 
         if now > deadline:
             raise TimeoutError(f"live: cursor {cursor} < {total}")
         time.sleep(0.02)
-    result.get()
+    published_in = result.get()
     pool.close()
     site.stop()
-    # message k (journal record base + k + 1) was offered at sent_at + k / rate
-    lat: list[float] = []
-    index = 0
-    for k in range(0, devices * per_device, max(1, devices * per_device // 5000)):
-        seq = base + k + 1
-        while samples[index][1] < seq:
-            index += 1
-        lat.append(samples[index][0] - (sent_at + k / rate))
-    lat.sort()
+    lat = site.latencies(samples, base)
     first = [m for t, m in rss if t <= 20] or [rss[0][1]]
     last = [m for t, m in rss if t >= rss[-1][0] - 20] or [rss[-1][1]]
     return {"p50_s": lat[len(lat) // 2], "p99_s": lat[int(len(lat) * 0.99)],
             "rss_first_mb": statistics.median(first), "rss_last_mb": statistics.median(last),
-            "rss_max_mb": max(m for _, m in rss)}  # fmt: skip
+            "rss_max_mb": max(m for _, m in rss), "published_in_s": published_in}  # fmt: skip
 
 
 def main() -> None:
@@ -364,11 +374,12 @@ def main() -> None:
                     run_folder, broker.port, args.devices, per_device, run))  # fmt: skip
                 print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:,.0f} msg/s"
                                                        for k, v in rates.items()), flush=True)  # fmt: skip
-            med = {k: statistics.median(v) for k, v in rates.items()}
-            print(f"\n{count:,} telemetry messages from {args.devices} device connections, "
-                  f"QoS 1, median of {args.repeat} runs:")  # fmt: skip
-            for name, value in med.items():
-                print(f"  {name:9} {value:9,.0f} msg/s  ({value / med['bare']:.2f} x bare)")
+            if args.repeat:  # --repeat 0: the live run only
+                med = {k: statistics.median(v) for k, v in rates.items()}
+                print(f"\n{count:,} telemetry messages from {args.devices} device connections, "
+                      f"QoS 1, median of {args.repeat} runs:")  # fmt: skip
+                for name, value in med.items():
+                    print(f"  {name:9} {value:9,.0f} msg/s  ({value / med['bare']:.2f} x bare)")
             if args.live_seconds > 0:
                 live_folder = folder / "live"
                 live_folder.mkdir()
@@ -378,7 +389,8 @@ def main() -> None:
                       f"publish-to-stored p50 {figures['p50_s']:.3f} s, "
                       f"p99 {figures['p99_s']:.3f} s; site RSS {figures['rss_first_mb']:.0f} MB "
                       f"in the first 20 s, {figures['rss_last_mb']:.0f} MB in the last 20 s "
-                      f"(max {figures['rss_max_mb']:.0f} MB)")  # fmt: skip
+                      f"(max {figures['rss_max_mb']:.0f} MB); the publisher took "
+                      f"{figures['published_in_s']:.1f} s")  # fmt: skip
         finally:
             broker.stop()
 
