@@ -78,32 +78,44 @@ class _GatedQueue(asyncio.Queue[aiomqtt.Message]):  # noqa: TID251 (aiomqtt's qu
     reader is back. The queue stays unbounded (a full aiomqtt queue drops messages).
     """
 
-    def __init__(self, owner: list[aiomqtt.Client], high: int, maxsize: int = 0) -> None:
+    def __init__(self, owner: list[Any], high: int, maxsize: int = 0) -> None:
         super().__init__(maxsize)
-        self._owner = owner  # the client is made after its queue: it fills this in
+        # the client is made after its queue: it joins this list as its second item
+        self._owner = owner
+        owner.append(self)
         self._high, self._low = max(1, high), max(0, high // 2)
         self._paused: int | None = None  # the socket's fd while not read
+        self._armed = False
+        self._loop = asyncio.get_running_loop()  # made in the loop; paho calls back in it
+
+    def arm(self) -> None:
+        """Gate from now on; call it once subscribed.
+
+        Before, the SUBACK must still be read while a resumed session's backlog waits for
+        the caller (that backlog keeps to the window: nothing is acknowledged yet).
+        """
+        self._armed = False
 
     def put_nowait(self, item: aiomqtt.Message) -> None:
         super().put_nowait(item)
-        if self._paused is None and self.qsize() >= self._high:
-            sock = _paho(self._owner[0]).socket()
+        if self._armed and self._paused is None and self.qsize() >= self._high:
+            sock = _paho(self._owner[1]).socket()
             if sock is not None:
                 self._paused = sock.fileno()
-                asyncio.get_running_loop().remove_reader(self._paused)
+                self._loop.remove_reader(self._paused)
 
     def get_nowait(self) -> aiomqtt.Message:
         item = super().get_nowait()
         if self._paused is not None and self.qsize() <= self._low:
             fd, self._paused = self._paused, None
-            sock = _paho(self._owner[0]).socket()
+            sock = _paho(self._owner[1]).socket()
             if sock is not None and sock.fileno() == fd:  # not closed meanwhile
-                asyncio.get_running_loop().add_reader(fd, self._read)
+                self._loop.add_reader(fd, self._read)
         return item
 
     def _read(self) -> None:
         """Read from the socket as the reader that aiomqtt registers at the connect does."""
-        paho_client = _paho(self._owner[0])
+        paho_client = _paho(self._owner[1])
         try:
             while True:
                 paho_client.loop_read()
@@ -111,7 +123,7 @@ class _GatedQueue(asyncio.Queue[aiomqtt.Message]):  # noqa: TID251 (aiomqtt's qu
                 if not (hasattr(sock, "pending") and sock.pending() > 0):  # TLS: decoded bytes
                     break
         except Exception as exc:  # noqa: BLE001 (aiomqtt's own: the connection broke)
-            disconnected: asyncio.Future[None] = self._owner[0]._disconnected  # noqa: SLF001
+            disconnected: asyncio.Future[None] = self._owner[1]._disconnected  # noqa: SLF001
             if not disconnected.done():
                 disconnected.set_exception(exc)
 
@@ -229,7 +241,7 @@ def _tls_context(config: BrokerConfig) -> ssl.SSLContext:
     return context
 
 
-async def _client(config: BrokerConfig) -> aiomqtt.Client:
+async def _client(config: BrokerConfig) -> tuple[aiomqtt.Client, _GatedQueue]:
     tls_context = None
     if config.tls:
         try:
@@ -246,7 +258,7 @@ async def _client(config: BrokerConfig) -> aiomqtt.Client:
         will = aiomqtt.Will(
             config.will.topic, config.will.payload, config.will.qos, config.will.retain
         )
-    owner: list[aiomqtt.Client] = []
+    owner: list[Any] = []  # the queue, then the client
     client = aiomqtt.Client(
         config.host,
         config.port,
@@ -269,9 +281,10 @@ async def _client(config: BrokerConfig) -> aiomqtt.Client:
         timeout=config.timeout_s,
     )
     owner.append(client)
+    queue: _GatedQueue = owner[0]
     # before the connect, or what the broker queued for the session is acked unseen
     _paho(client).manual_ack_set(on=True)
-    return client
+    return client, queue
 
 
 async def _subscribe(session: MqttSession, subscriptions: Sequence[tuple[str, int]]) -> None:
@@ -303,7 +316,7 @@ async def open_session(
     Raises:
         MqttLinkError: the connect or a subscription failed.
     """
-    client = await _client(config)
+    client, queue = await _client(config)
     try:
         await client.__aenter__()
     except aiomqtt.MqttError as exc:
@@ -311,6 +324,7 @@ async def open_session(
     try:
         session = MqttSession(config, client)
         await _subscribe(session, subscriptions)
+        queue.arm()
         yield session
     finally:
         # a DISCONNECT, even when cancelled; unacked messages stay in the session

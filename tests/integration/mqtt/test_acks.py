@@ -104,3 +104,23 @@ async def test_a_slow_reader_holds_the_broker_to_the_window_even_while_acking(
                     break
     assert got == [str(i).encode() for i in range(300)]
     assert 0 < most_waiting <= 20
+
+
+async def test_a_backlog_that_fills_the_window_before_the_subscribe_returns(
+    mosquitto: Mosquitto,
+) -> None:
+    # a resumed session gets its backlog before the SUBACK: the read gate must not stop
+    # reading then, or the subscribe waits for an answer it never reads
+    config = site(mosquitto, receive_maximum=5)
+    async with open_session(config, SUBSCRIPTIONS):
+        pass
+    await publish(mosquitto, *(str(i).encode() for i in range(20)))
+    with anyio.fail_after(10):
+        async with open_session(config, SUBSCRIPTIONS) as session:
+            got: list[bytes] = []
+            async for message in session.messages():
+                got.append(message.payload)
+                session.ack(message)
+                if len(got) == 20:
+                    break
+    assert got == [str(i).encode() for i in range(20)]
