@@ -94,7 +94,7 @@ class _GatedQueue(asyncio.Queue[aiomqtt.Message]):  # noqa: TID251 (aiomqtt's qu
         Before, the SUBACK must still be read while a resumed session's backlog waits for
         the caller (that backlog keeps to the window: nothing is acknowledged yet).
         """
-        self._armed = False
+        self._armed = True
 
     def put_nowait(self, item: aiomqtt.Message) -> None:
         super().put_nowait(item)
