@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 SINK = "store"
 
+T = TypeVar("T")
+RETRY = RestartPolicy(backoff_initial=0.2, backoff_max=5.0)
+
 
 def _by_record(
     events: Sequence[tuple[int | None, DeviceEvent]],
@@ -55,8 +58,6 @@ def _by_record(
         else:
             records.append([item])
     return records
-T = TypeVar("T")
-RETRY = RestartPolicy(backoff_initial=0.2, backoff_max=5.0)
 
 
 class JournalReader(Protocol):

@@ -15,7 +15,7 @@ import msgspec
 from litestar import Router, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from meterhub.adapters.stores import CommandRow, DeadLetterRow, DeviceEventRow, OtaRow
+from meterhub.adapters.stores import CommandRow, DeadLetterRow, Device, DeviceEventRow, OtaRow
 from meterhub.api._auth import access
 from meterhub.api._deps import View  # noqa: TC001 (Litestar resolves it at runtime)
 from meterhub.api._paging import aware
@@ -143,8 +143,8 @@ async def _known(view: View, device_id: str) -> None:
         raise ApiProblem(404, f"no device {device_id!r}", param=("path", "device_id"))
 
 
-async def _mqtt_device(view: View, device_id: str) -> None:
-    """404 for an unknown device, 409 for one that does not speak MQTT."""
+async def _mqtt_device(view: View, device_id: str) -> Device:
+    """The device; 404 for an unknown one, 409 for one that does not speak MQTT."""
     device = await view.store.get_device(device_id)
     if device is None:
         raise ApiProblem(404, f"no device {device_id!r}", param=("path", "device_id"))
@@ -153,6 +153,7 @@ async def _mqtt_device(view: View, device_id: str) -> None:
         raise ApiProblem(409, f"device {device_id!r} is not an MQTT device (its input is "
                          f"{source or 'not set'}): only MQTT devices take commands",
                          param=("path", "device_id"), slug="not-mqtt-device")  # fmt: skip
+    return device
 
 
 async def _commandable(view: View, device_id: str, capability: str) -> None:
@@ -160,10 +161,7 @@ async def _commandable(view: View, device_id: str, capability: str) -> None:
 
     Also 409 when its hello listed capabilities without ``capability`` (``command``, ``ota``).
     """
-    await _mqtt_device(view, device_id)
-    device = await view.store.get_device(device_id)
-    if device is None:  # deleted in between
-        raise ApiProblem(404, f"no device {device_id!r}", param=("path", "device_id"))
+    device = await _mqtt_device(view, device_id)
     approval = device.metadata.get(_APPROVAL, "accepted")
     if approval != "accepted":
         raise ApiProblem(409, f"device {device_id!r} is {approval}: only accepted devices take "
@@ -360,10 +358,7 @@ async def set_approval(
     Payloads that waited in the dead letters (``pending_device``) stay there: after
     accepting a device, ``meterhub replay`` over their span takes them in.
     """
-    await _mqtt_device(view, device_id)
-    device = await view.store.get_device(device_id)
-    if device is None:  # deleted in between
-        raise ApiProblem(404, f"no device {device_id!r}", param=("path", "device_id"))
+    device = await _mqtt_device(view, device_id)
     metadata = {**device.metadata, _APPROVAL: data.approval}
     await view.store.upsert_device(msgspec.structs.replace(
         device, metadata=metadata, updated_at=datetime.now(UTC)))  # fmt: skip

@@ -78,11 +78,10 @@ class _GatedQueue(asyncio.Queue[aiomqtt.Message]):  # noqa: TID251 (aiomqtt's qu
     reader is back. The queue stays unbounded (a full aiomqtt queue drops messages).
     """
 
-    def __init__(self, owner: list[Any], high: int, maxsize: int = 0) -> None:
+    def __init__(self, made: list[_GatedQueue], high: int, maxsize: int = 0) -> None:
         super().__init__(maxsize)
-        # the client is made after its queue: it joins this list as its second item
-        self._owner = owner
-        owner.append(self)
+        made.append(self)  # aiomqtt makes it: this is how its maker finds it
+        self.client: aiomqtt.Client  # set by its maker right after the client is made
         self._high, self._low = max(1, high), max(0, high // 2)
         self._paused: int | None = None  # the socket's fd while not read
         self._armed = False
@@ -99,7 +98,7 @@ class _GatedQueue(asyncio.Queue[aiomqtt.Message]):  # noqa: TID251 (aiomqtt's qu
     def put_nowait(self, item: aiomqtt.Message) -> None:
         super().put_nowait(item)
         if self._armed and self._paused is None and self.qsize() >= self._high:
-            sock = _paho(self._owner[1]).socket()
+            sock = self._paho().socket()
             if sock is not None:
                 self._paused = sock.fileno()
                 self._loop.remove_reader(self._paused)
@@ -108,14 +107,17 @@ class _GatedQueue(asyncio.Queue[aiomqtt.Message]):  # noqa: TID251 (aiomqtt's qu
         item = super().get_nowait()
         if self._paused is not None and self.qsize() <= self._low:
             fd, self._paused = self._paused, None
-            sock = _paho(self._owner[1]).socket()
+            sock = self._paho().socket()
             if sock is not None and sock.fileno() == fd:  # not closed meanwhile
                 self._loop.add_reader(fd, self._read)
         return item
 
+    def _paho(self) -> paho.Client:
+        return _paho(self.client)
+
     def _read(self) -> None:
         """Read from the socket as the reader that aiomqtt registers at the connect does."""
-        paho_client = _paho(self._owner[1])
+        paho_client = self._paho()
         try:
             while True:
                 paho_client.loop_read()
@@ -123,7 +125,7 @@ class _GatedQueue(asyncio.Queue[aiomqtt.Message]):  # noqa: TID251 (aiomqtt's qu
                 if not (hasattr(sock, "pending") and sock.pending() > 0):  # TLS: decoded bytes
                     break
         except Exception as exc:  # noqa: BLE001 (aiomqtt's own: the connection broke)
-            disconnected: asyncio.Future[None] = self._owner[1]._disconnected  # noqa: SLF001
+            disconnected: asyncio.Future[None] = self.client._disconnected  # noqa: SLF001
             if not disconnected.done():
                 disconnected.set_exception(exc)
 
@@ -258,7 +260,7 @@ async def _client(config: BrokerConfig) -> tuple[aiomqtt.Client, _GatedQueue]:
         will = aiomqtt.Will(
             config.will.topic, config.will.payload, config.will.qos, config.will.retain
         )
-    owner: list[Any] = []  # the queue, then the client
+    made: list[_GatedQueue] = []
     client = aiomqtt.Client(
         config.host,
         config.port,
@@ -275,13 +277,13 @@ async def _client(config: BrokerConfig) -> tuple[aiomqtt.Client, _GatedQueue]:
         # the queue stops reading the socket should the broker send more
         max_queued_incoming_messages=0,
         queue_type=cast("type[asyncio.Queue[aiomqtt.Message]]",  # noqa: TID251
-                        functools.partial(_GatedQueue, owner, config.receive_maximum)),
+                        functools.partial(_GatedQueue, made, config.receive_maximum)),
         properties=properties,
         tls_context=tls_context,
         timeout=config.timeout_s,
     )
-    owner.append(client)
-    queue: _GatedQueue = owner[0]
+    [queue] = made
+    queue.client = client
     # before the connect, or what the broker queued for the session is acked unseen
     _paho(client).manual_ack_set(on=True)
     return client, queue

@@ -49,15 +49,22 @@ async def stored_seqs(store: SqliteStore) -> list[int | None]:
 
 @contextlib.asynccontextmanager
 async def running_writer(
-    journal: Journal, store: SqliteStore, pipeline: Pipeline, gap_timeout: float = 10.0,
-    apply_events: EventSink | None = None,
+    journal: Journal, store: SqliteStore, pipeline: Pipeline, gap_timeout: float = 10.0, *,
+    apply_events: EventSink | None = None, made: list[StoreWriter] | None = None,
 ) -> AsyncIterator[ActorRef[WriterMessage]]:
-    """A store writer over ``journal`` and ``store``, flushing every 20 ms."""
+    """A store writer over ``journal`` and ``store``, flushing every 20 ms (into ``made``)."""
     await store.migrate()
     settings = WriterSettings(flush_interval=0.02, gap_timeout=gap_timeout)
+
+    def make() -> StoreWriter:
+        writer = StoreWriter(store, journal, lambda: pipeline, settings,
+                             apply_events=apply_events)  # fmt: skip
+        if made is not None:
+            made.append(writer)
+        return writer
+
     async with ActorSystem() as system:
-        await system.spawn(ActorSpec(SINK, lambda: StoreWriter(
-            store, journal, lambda: pipeline, settings, apply_events=apply_events)))  # fmt: skip
+        await system.spawn(ActorSpec(SINK, make))
         yield system.lookup(SINK)
 
 
@@ -156,6 +163,7 @@ async def test_device_events_the_store_refuses_do_not_stop_the_records_after_the
     # a record the store can never take (a constraint, a value it rejects) would fail
     # again after every restart; it is skipped, logged and left to a replay
     kept: list[str] = []
+    made: list[StoreWriter] = []
 
     async def apply(events: Sequence[tuple[int | None, DeviceEvent]]) -> None:
         reasons = [e.reason for _, e in events if isinstance(e, DeadLetter)]
@@ -167,7 +175,7 @@ async def test_device_events_the_store_refuses_do_not_stop_the_records_after_the
     async with (
         Journal(tmp_path / "journal", fsync=False) as journal,
         SqliteStore(tmp_path / "db.sqlite") as store,
-        running_writer(journal, store, no_decoders(), apply_events=apply) as ref,
+        running_writer(journal, store, no_decoders(), apply_events=apply, made=made) as ref,
     ):
         for n in range(3):
             journal.append(frame(n))
@@ -181,5 +189,6 @@ async def test_device_events_the_store_refuses_do_not_stop_the_records_after_the
             while not kept:  # noqa: ASYNC110 (the writer's progress)
                 await anyio.sleep(0.01)
         assert kept == ["malformed_json"]
+        assert [writer.refused_events for writer in made] == [1]
         assert await stored_seqs(store) == [2]
         assert await store.read_cursor(SINK) >= 2
