@@ -49,10 +49,10 @@ from meterhub.model import Approval, DeviceMeta, Severity
 from meterhub.platform import ActorSpec, ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
-    from meterhub.actors import JournalAppender, LiveBoard
+    from meterhub.actors import JournalAppender, LiveBoard, PluginDecoder
     from meterhub.adapters.codecs import Format
     from meterhub.adapters.stores import Store
     from meterhub.settings import MeterConfig, Settings
@@ -171,6 +171,7 @@ def pipeline_factory(
     profiles: ProfileRegistry,
     directory: Callable[[], DeviceDirectory],
     devices: DeviceRules | None = None,
+    plugins: Mapping[str, PluginDecoder] | None = None,
 ) -> Callable[[], Pipeline]:
     """Makes the site's pipeline: each call a fresh one with its own per-device state.
 
@@ -179,13 +180,14 @@ def pipeline_factory(
         profiles: the meter profiles.
         directory: the device registry, read at every frame.
         devices: how MQTT device payloads are taken in (None: MQTT is off).
+        plugins: journal format -> the input plugin that decodes it.
 
     Raises:
         ConfigError: a meter names an unknown profile.
     """
     codecs = {m.id: device_codec(m, i, profiles) for i, m in enumerate(settings.meters)}
     rules, counters = validation_rules(settings), Counters(profiles.counters())
-    return lambda: Pipeline(codecs, Validator(rules, counters), directory, devices)
+    return lambda: Pipeline(codecs, Validator(rules, counters), directory, devices, plugins)
 
 
 def input_spec(

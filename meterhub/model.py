@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -93,6 +94,8 @@ class Reading(msgspec.Struct, frozen=True, kw_only=True, tag="reading"):
     device: DeviceMeta | None = None
     unmapped: bool = False
     """The telegram carried numbers that no profile names: the meter needs a profile."""
+    origin: str | None = None
+    """The processor plugin that derived this reading (None: it came from a meter)."""
 
 
 class Skipped(msgspec.Struct, frozen=True, kw_only=True, tag="skipped"):
@@ -211,6 +214,25 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True, tag="alert"):
     updated_at: datetime
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
+    evidence: dict[str, float | int | str] = msgspec.field(default_factory=dict)
+    """What made a plugin raise it (the statistics behind an anomaly...)."""
+
+
+class PluginEvent(msgspec.Struct, frozen=True, kw_only=True, tag="plugin"):
+    """Something a processor plugin pushes to the live feed (``plugins/<key>``).
+
+    Attributes:
+        plugin: the plugin's name.
+        name: what happened, in the plugin's words (``cost``...).
+        key: what it is about, usually a meter id (the live feed's meter filter).
+        data: the plugin's fields (JSON-encodable).
+    """
+
+    plugin: str
+    name: str
+    key: str
+    ts: datetime
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class Approval(enum.StrEnum):
@@ -357,4 +379,5 @@ Message = (
     | MeterStatus
     | DeviceNews
     | CommandUpdate
+    | PluginEvent
 )

@@ -11,7 +11,7 @@ import os
 import tomllib
 import zoneinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
@@ -352,6 +352,10 @@ class Settings(_Section, frozen=True):
     journal: JournalSettings = JournalSettings()
     mqtt: MqttSettings = MqttSettings()
     alerts: list[AlertRuleSettings] = msgspec.field(default_factory=_default_alerts)
+    plugins: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    """``[plugins.<name>]``: a table enables the plugin of that name and holds its
+    settings (checked by the plugin's own settings type); ``enabled = false`` turns it
+    off."""
 
     def check(self, source: str) -> None:
         """Rules that span keys or that a type cannot say.

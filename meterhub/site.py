@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self
 
@@ -19,6 +20,7 @@ from meterhub._meters import (
     register_configured,
 )
 from meterhub._mqtt import device_rules, mqtt_specs
+from meterhub._plugins import forget_stale_cursors, load_site_plugins
 from meterhub.actors import (
     COMMANDER,
     SINK,
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
     from meterhub.adapters.stores import CommandRow
     from meterhub.adapters.transports import Transport
     from meterhub.model import Alert, CommandUpdate
+    from meterhub.plugins import PluginReport
     from meterhub.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -123,6 +126,7 @@ class Site:
             on_flush=self._metrics.observe_flush,
         )
         self.store: Store = open_store(settings.store_url())
+        self.plugins = load_site_plugins(settings)
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Self:
@@ -136,10 +140,14 @@ class Site:
             await self.store.migrate()
             # the configured meters are devices before anything reads or asks for them
             await register_configured(self.settings, self.store)
+            for device in self.plugins.devices(datetime.now(UTC)):
+                await self.store.upsert_device(device)
+            self._forget_stale_cursors()
             self._directory = await load_directory(self.store)
             stack.push_async_callback(self._shutdown_telemetry)
             # built before anything starts: a public address without API keys is refused
-            app = create_app(self, self.settings.api, KeyStore.in_data_dir(self.data_dir))
+            app = create_app(self, self.settings.api, KeyStore.in_data_dir(self.data_dir),
+                             self.plugins.route_routers(self.store))  # fmt: skip
             await stack.enter_async_context(self.system)
             ActorMetrics(self.system, self.telemetry)
             await self._spawn_components()
@@ -189,8 +197,18 @@ class Site:
         return self.system.status()
 
     def readiness(self) -> Readiness:
-        """The runtime's readiness."""
-        return self.system.readiness()
+        """The runtime's readiness; a plugin that is out degrades it, never fails it."""
+        return self.plugins.degrade(self.system.readiness())
+
+    def plugin_reports(self) -> list[PluginReport]:
+        """Every installed plugin and its state."""
+        return self.plugins.reports(self.system.status(), self.system.readiness())
+
+    def _forget_stale_cursors(self) -> None:
+        # a durable plugin no longer enabled must not hold the journal's segments
+        for name in forget_stale_cursors(self.journal.cursors, self.plugins.durable_cursors()):
+            _log.info("forgetting journal cursor %s (its plugin is not enabled)", name)
+            self.journal.forget_cursor(name)
 
     def metrics_text(self) -> bytes:
         """Prometheus text of the runtime's metrics."""
@@ -250,7 +268,7 @@ class Site:
         pipeline, storage = settings.pipeline, settings.storage
         profiles = load_profiles(settings)
         make_pipeline = pipeline_factory(settings, profiles, self._current_directory,
-                                         device_rules(settings))  # fmt: skip
+                                         device_rules(settings), self.plugins.decoders)  # fmt: skip
         writer = WriterSettings(batch_rows=storage.batch_rows,
                                 flush_interval=storage.flush_interval_s)  # fmt: skip
         observe = self._metrics.observe_write
@@ -279,6 +297,8 @@ class Site:
         rules, meter_ids = alert_rules(settings), [m.id for m in settings.meters]
         await spawn(ActorSpec("alerter", lambda: AlerterActor(AlertEngine(rules), meter_ids),
                               mailbox_capacity=4096))  # fmt: skip
+        for spec in self.plugins.processor_specs(store, self.journal, make_pipeline):
+            await spawn(spec)
         for stage in self._stages:
             await spawn(stage)
         # one live pipeline for every input: its per-device state is per device anyway
@@ -288,6 +308,8 @@ class Site:
                                    transport=self._transports.get(meter.id),
                                    capture_dir=Path(settings.data_dir) / "captures"))  # fmt: skip
         for spec in mqtt_specs(settings, live, store, journal=self.journal, board=self.board):
+            await spawn(spec)
+        for spec in self.plugins.input_specs(live, self.journal, self.board):
             await spawn(spec)
         interval = settings.demo.heartbeat_interval
         await spawn(ActorSpec("heartbeat", lambda: HeartbeatActor(interval), mailbox_capacity=16,

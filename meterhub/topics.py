@@ -15,6 +15,7 @@ names carry over unchanged to an MQTT bridge.
 | ``alerts/<meter>`` | ``Alert`` (each change) | alerter | store writer, live feed |
 | ``devices/<device>`` | ``DeviceNews`` (one per journal record of an MQTT device) | inputs | store writer, commander, live feed |
 | ``commands/<device>`` | ``CommandUpdate`` (each change of a command) | commander, store writer | live feed |
+| ``plugins/<key>`` | ``PluginEvent`` (what a processor plugin pushes live) | processor plugins | live feed |
 """  # noqa: E501 (a table)
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from meterhub.model import (
     Consumption,
     DeviceNews,
     MeterStatus,
+    PluginEvent,
     Reading,
     Skipped,
     Trend,
@@ -41,13 +43,14 @@ CONSUMPTION: Topic[Consumption] = Topic("consumption", "consumption", Consumptio
 ALERTS: Topic[Alert] = Topic("alert", "alerts", Alert)
 DEVICE_NEWS: Topic[DeviceNews] = Topic("device", "devices", DeviceNews)
 COMMANDS: Topic[CommandUpdate] = Topic("command", "commands", CommandUpdate)
+PLUGIN_EVENTS: Topic[PluginEvent] = Topic("plugin", "plugins", PluginEvent)
 
 TOPICS: tuple[Topic[Any], ...] = (READINGS, SKIPPED, METER_STATUS, TRENDS, CONSUMPTION, ALERTS,
-                                  DEVICE_NEWS, COMMANDS)  # fmt: skip
+                                  DEVICE_NEWS, COMMANDS, PLUGIN_EVENTS)  # fmt: skip
 """Every topic of the bus."""
 
 LIVE: tuple[Topic[Any], ...] = (READINGS, TRENDS, CONSUMPTION, ALERTS, METER_STATUS, DEVICE_NEWS,
-                                COMMANDS)  # fmt: skip
+                                COMMANDS, PLUGIN_EVENTS)  # fmt: skip
 """The topics a live-feed client may subscribe to, by their ``kind``."""
 
 BY_KIND: dict[str, Topic[Any]] = {topic.kind: topic for topic in TOPICS}
@@ -60,6 +63,7 @@ __all__ = [
     "DEVICE_NEWS",
     "LIVE",
     "METER_STATUS",
+    "PLUGIN_EVENTS",
     "READINGS",
     "SKIPPED",
     "TOPICS",

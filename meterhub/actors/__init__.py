@@ -1,6 +1,6 @@
 """Domain actors that wire the adapters into the runtime, and the one pipeline."""
 
-from meterhub.actors._alert_rules import AlertEngine, AlertRule
+from meterhub.actors._alert_rules import AlertEngine, AlertRule, PluginFinding
 from meterhub.actors._commands import COMMANDER, Commander, Queued
 from meterhub.actors._consumption import ConsumptionTracker
 from meterhub.actors._counters import Counters
@@ -36,8 +36,17 @@ from meterhub.actors._pipeline import (
     UnknownDevice,
     to_reading,
 )
+from meterhub.actors._plugin_data import StoreData, StoreState
+from meterhub.actors._plugin_host import (
+    DurableSource,
+    HostContext,
+    ProcessorHost,
+    cursor_name,
+    processor_actor_name,
+)
+from meterhub.actors._plugin_input import PluginDecoder, PluginInput, plugin_format
 from meterhub.actors._reading_log import ReadingLogger
-from meterhub.actors._store_writer import SINK, StoreWriter, WriterSettings
+from meterhub.actors._store_writer import SINK, JournalReader, StoreWriter, WriterSettings
 from meterhub.actors._trends import TrendTracker
 from meterhub.actors._validation import DEFAULT_RANGES, RangeRule, ValidationRules, Validator
 
@@ -65,11 +74,14 @@ __all__ = [
     "DevicePipeline",
     "DeviceRules",
     "Duplicate",
+    "DurableSource",
     "HeartbeatActor",
+    "HostContext",
     "InputActor",
     "InputMessage",
     "InputSetup",
     "JournalAppender",
+    "JournalReader",
     "JournalView",
     "LiveBoard",
     "LiveEntry",
@@ -79,16 +91,25 @@ __all__ = [
     "Outcome",
     "PayloadDecoder",
     "Pipeline",
+    "PluginDecoder",
+    "PluginFinding",
+    "PluginInput",
+    "ProcessorHost",
     "Queued",
     "RangeRule",
     "ReadingLogger",
     "Retention",
     "StatusQuery",
+    "StoreData",
+    "StoreState",
     "StoreWriter",
     "TrendTracker",
     "UnknownDevice",
     "ValidationRules",
     "Validator",
     "WriterSettings",
+    "cursor_name",
+    "plugin_format",
+    "processor_actor_name",
     "to_reading",
 ]

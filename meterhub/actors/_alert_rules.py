@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 _log = logging.getLogger(__name__)
-RuleKind = Literal["above", "below", "outside", "rate", "silent"]
+RuleKind = Literal["above", "below", "outside", "rate", "silent", "plugin"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -37,6 +37,7 @@ class AlertRule:
         high: upper bound (``above``, ``outside``).
         limit: largest plausible change per second (``rate``).
         minutes: how long a meter may stay silent (``silent``).
+            ``plugin``: a processor plugin decides (its alerts carry their evidence).
         severity: of the alerts it opens.
         meters: meter id patterns the rule applies to.
     """
@@ -68,7 +69,28 @@ class AlertRule:
             return f"outside {low:g}..{high:g}"
         if self.kind == "rate":
             return f"> {self.limit:g}/s"
+        if self.kind == "plugin":
+            return "the plugin's (see the evidence)"
         return f"silent > {self.minutes:g} min"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PluginFinding:
+    """A processor plugin raised (``firing``) or cleared an alert.
+
+    Attributes:
+        rule: ``<plugin>:<key>``, the alert's rule.
+        meter_id: what it is about.
+        firing: open it (or keep it open) or resolve it.
+    """
+
+    rule: str
+    meter_id: str
+    firing: bool
+    message: str = ""
+    severity: Severity = Severity.WARNING
+    value: float | None = None
+    evidence: dict[str, float | int | str] = dataclasses.field(default_factory=dict)
 
 
 class AlertEngine:
@@ -85,6 +107,7 @@ class AlertEngine:
         self._by_id: dict[str, Alert] = {}
         self._previous: dict[tuple[str, str], tuple[datetime, float]] = {}
         self._last_reading: dict[str, datetime] = {}
+        self._by_name = {rule.name: rule for rule in self.rules}
 
     @property
     def active(self) -> list[Alert]:
@@ -164,9 +187,23 @@ class AlertEngine:
                                             message=message, value=None, now=now)  # fmt: skip
         return changes
 
+    def on_plugin(self, finding: PluginFinding, now: datetime) -> list[Alert]:
+        """Open or resolve the alert a processor plugin raised or cleared."""
+        rule = self._by_name.get(finding.rule)
+        if rule is None or rule.kind != "plugin" or rule.severity != finding.severity:
+            if rule is not None and rule.kind != "plugin":
+                # a configured rule of that name wins: the plugin's gets its own name
+                finding = dataclasses.replace(finding, rule=f"plugin:{finding.rule}")
+            rule = AlertRule(name=finding.rule, kind="plugin", severity=finding.severity)
+            self._by_name[rule.name] = rule
+        return self._transition(rule, finding.meter_id, metric="", firing=finding.firing,
+                                message=finding.message, value=finding.value, now=now,
+                                evidence=finding.evidence)  # fmt: skip
+
     def _transition(
         self, rule: AlertRule, meter_id: str, *, metric: str, firing: bool,
         message: str, value: float | None, now: datetime,
+        evidence: dict[str, float | int | str] | None = None,
     ) -> list[Alert]:  # fmt: skip
         key = (rule.name, meter_id, metric)
         current = self._open.get(key)
@@ -175,6 +212,7 @@ class AlertEngine:
                 id=f"{rule.name}:{meter_id}{':' + metric if metric else ''}:{int(now.timestamp())}",
                 rule=rule.name, meter_id=meter_id, severity=rule.severity, state=AlertState.OPEN,
                 message=message, value=value, opened_at=now, updated_at=now,
+                evidence=dict(evidence or {}),
             )  # fmt: skip
             _log_change(alert, rule, metric, value)
             return [self._keep(key, alert)]
@@ -216,7 +254,7 @@ class AlertEngine:
         if key is not None:
             del self._open[key]
         self._by_id[alert_id] = resolved
-        rule = next(r for r in self.rules if r.name == alert.rule)
+        rule = self._by_name[alert.rule]
         _log_change(resolved, rule, key[2] if key else "", alert.value, by="operator")
         return resolved
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
+from meterhub.actors._alert_rules import PluginFinding
 from meterhub.actors._rebuild import lookback, newest_per_meter, stored_readings
 from meterhub.model import Alert, MeterStatus, Quality, Reading
 from meterhub.platform import Actor, BatchActor, Reply
@@ -140,7 +141,7 @@ class AlertQuery:
         self.reply = reply
 
 
-AlerterMessage = Reading | MeterStatus | AlertCommand | AlertTick | AlertQuery
+AlerterMessage = Reading | MeterStatus | AlertCommand | AlertTick | AlertQuery | PluginFinding
 
 
 class AlerterActor(Actor[AlerterMessage]):
@@ -175,5 +176,7 @@ class AlerterActor(Actor[AlerterMessage]):
                 message.reply.send(changed)
         elif isinstance(message, AlertQuery):
             message.reply.send(self._engine.active)
+        elif isinstance(message, PluginFinding):
+            changes = self._engine.on_plugin(message, now)
         for alert in changes:
             await ALERTS.publish(self.context.bus, alert.meter_id, alert)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 import msgspec
 
 from meterhub.actors._device_pipeline import IOT_FORMAT, DevicePipeline
+from meterhub.actors._plugin_input import as_outcome
 from meterhub.adapters.codecs import DECODE_REASONS, DecodeError, Telegram
 from meterhub.model import DeviceNews, Reading
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
     from meterhub.actors._device_pipeline import DeviceRules
     from meterhub.actors._devices import DeviceDirectory
+    from meterhub.actors._plugin_input import PluginDecoder
     from meterhub.actors._validation import Validator
     from meterhub.adapters.codecs import DecodeReason
     from meterhub.model import RawFrame, Rejection
@@ -121,6 +123,8 @@ class Pipeline:
             reaches the next reading on every path.
         devices: how MQTT device payloads are taken in (None: MQTT is not configured,
             and such journal records belong to no known device).
+        plugins: journal format (``plugin:<name>``) -> the input plugin that decodes
+            it; records of a plugin that is not enabled belong to no known device.
     """
 
     def __init__(
@@ -129,15 +133,22 @@ class Pipeline:
         validator: Validator,
         directory: Callable[[], DeviceDirectory],
         devices: DeviceRules | None = None,
+        plugins: Mapping[str, PluginDecoder] | None = None,
     ) -> None:
         self._codecs = codecs
+        self._plugins = dict(plugins or {})
         self._devices: dict[str, _DeviceState] = {}
         self._validator = validator
         self._directory = directory
         self._iot = None if devices is None else DevicePipeline(devices, validator, directory)
 
-    def knows(self, meter_id: str) -> bool:
-        """Whether frames of ``meter_id`` can be decoded (any MQTT device's, with MQTT on)."""
+    def knows(self, meter_id: str, fmt: str | None = None) -> bool:
+        """Whether frames of ``meter_id`` (in format ``fmt``) can be decoded.
+
+        Any MQTT device's can with MQTT on; any input plugin's with the plugin enabled.
+        """
+        if fmt is not None and fmt.startswith("plugin:"):
+            return fmt in self._plugins
         return meter_id in self._codecs or self._iot is not None
 
     def run(self, frame: RawFrame, seq: int | None) -> Outcome:
@@ -146,7 +157,21 @@ class Pipeline:
             if self._iot is None:
                 return UnknownDevice(frame.meter_id)
             return self._iot.run(frame, seq)
+        plugin = self._plugins.get(frame.format) if frame.format else None
+        if plugin is not None:
+            return self._run_plugin(plugin, frame, seq)
         return self._run_meter(frame, seq)
+
+    def _run_plugin(self, plugin: PluginDecoder, frame: RawFrame, seq: int | None) -> Outcome:
+        decoded = plugin.decode(frame, seq)
+        if isinstance(decoded, DecodeError):
+            return decoded
+        directory = self._directory()
+        readings = [directory.enrich(self._validator.check(reading)) for reading in decoded
+                    if not plugin.is_duplicate(reading)]  # fmt: skip
+        if not readings:
+            return Duplicate(frame.meter_id) if decoded else UnknownDevice(frame.meter_id)
+        return as_outcome(frame.meter_id, seq, readings)
 
     def _run_meter(self, frame: RawFrame, seq: int | None) -> Outcome:
         meter_id = frame.meter_id

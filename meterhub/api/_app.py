@@ -39,6 +39,8 @@ from meterhub.platform import ConfigError
 from meterhub.settings import is_loopback
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from meterhub.api._keys import KeyStore
     from meterhub.settings import ApiSettings
 
@@ -78,13 +80,20 @@ def refuse_open(host: str, *, open_api: bool) -> None:
                           "create --role admin`")  # fmt: skip
 
 
-def create_app(view: SiteView, settings: ApiSettings, keys: KeyStore) -> Litestar:
+def create_app(
+    view: SiteView,
+    settings: ApiSettings,
+    keys: KeyStore,
+    plugin_routers: Sequence[Router] = (),
+) -> Litestar:
     """The site's HTTP API (serve it with :func:`meterhub.api.serve`).
 
     Args:
         view: the running site, as the API may see it.
         settings: the ``[api]`` settings.
         keys: the site's API keys (re-read when the file changes).
+        plugin_routers: route plugins' routers (``/api/v1/plugins/<name>``), each
+            handler with its declared access level; in the OpenAPI document like the rest.
 
     Raises:
         ConfigError: the API is open (``auth = "open-on-loopback"``) on an address that
@@ -116,7 +125,7 @@ def create_app(view: SiteView, settings: ApiSettings, keys: KeyStore) -> Litesta
         return metrics
 
     app = Litestar(
-        route_handlers=[api, ops_router(), live],
+        route_handlers=[api, ops_router(), live, *plugin_routers],
         dependencies={
             "view": Provide(provide_view, sync_to_thread=False, use_cache=True),
             "http_metrics": Provide(provide_metrics, sync_to_thread=False, use_cache=True),

@@ -16,7 +16,8 @@ import msgspec
 from meterhub.model import DeviceMeta, DeviceNews, Quality, Reading
 from meterhub.topics import LIVE
 
-Kind = Literal["reading", "trend", "consumption", "alert", "status", "device", "command"]
+Kind = Literal["reading", "trend", "consumption", "alert", "status", "device", "command",
+               "plugin"]
 """The live topics' kinds, spelled out for the request schema (checked below)."""
 KINDS: tuple[Kind, ...] = cast("tuple[Kind, ...]", tuple(topic.kind for topic in LIVE))
 TOPIC_OF_KIND: dict[Kind, str] = {cast("Kind", topic.kind): topic.pattern for topic in LIVE}

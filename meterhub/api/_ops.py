@@ -9,6 +9,7 @@ from meterhub.api._deps import Metrics, View  # noqa: TC001 (Litestar resolves t
 from meterhub.api._problems import ApiProblem, problem_specs
 from meterhub.api._schemas import Health, MeterHealth, StatusOut
 from meterhub.platform import Readiness  # noqa: TC001 (Litestar resolves it at runtime)
+from meterhub.plugins import PluginReport  # noqa: TC001 (Litestar resolves it at runtime)
 
 _TAGS = ["operations"]
 # Litestar adds the charset itself
@@ -33,7 +34,20 @@ async def status(view: View) -> StatusOut:
     """Every actor's state, mailbox depth, restarts and last error; each meter's decode errors."""
     meters = sorted(set(view.meter_ids()) | set(view.board.meters()))
     return StatusOut(actors=view.actor_status(),
-                     meters=[_meter_health(view, m) for m in meters])  # fmt: skip
+                     meters=[_meter_health(view, m) for m in meters],
+                     plugins=view.plugin_reports())  # fmt: skip
+
+
+@get("/api/v1/plugins", opt=access("viewer"), summary="Plugins", tags=["plugins"])
+async def plugins(view: View) -> list[PluginReport]:
+    """Every installed plugin: its interfaces, version, state and last error.
+
+    ``available``: installed, not configured; ``off``: ``enabled = false``; ``refused``:
+    it failed to import, targets another plugin API or its settings are invalid;
+    ``running``; ``restarting`` after a crash; ``disabled``: it kept crashing and is
+    tried again later.
+    """
+    return view.plugin_reports()
 
 
 @get("/health", opt=access("public"), summary="Liveness", tags=_TAGS, security=[{}])
@@ -66,4 +80,4 @@ async def metrics(view: View, http_metrics: Metrics) -> Response[bytes]:
 
 def ops_router() -> Router:
     """The operations routes."""
-    return Router(path="/", route_handlers=[status, health, ready, metrics])
+    return Router(path="/", route_handlers=[status, plugins, health, ready, metrics])

@@ -18,6 +18,7 @@ from meterhub.adapters.stores import (
 )
 from meterhub.model import MeterStatus, Reading
 from meterhub.platform import ActorStatus
+from meterhub.plugins import PluginReport
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NAME_PATTERN,
@@ -190,6 +191,7 @@ class StatusOut(msgspec.Struct, frozen=True, kw_only=True):
 
     actors: list[ActorStatus]
     meters: list[MeterHealth]
+    plugins: list[PluginReport] = msgspec.field(default_factory=list)
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from meterhub.actors import LiveBoard
     from meterhub.adapters.stores import CommandRow, Store
     from meterhub.platform import ActorStatus, Bus, Readiness
+    from meterhub.plugins import PluginReport
 
 
 class SiteView(Protocol):
@@ -51,6 +52,10 @@ class SiteView(Protocol):
 
     def readiness(self) -> Readiness:
         """Ready, or the failed components with their reasons."""
+        ...
+
+    def plugin_reports(self) -> list[PluginReport]:
+        """Every installed plugin and its state."""
         ...
 
     def metrics_text(self) -> bytes:

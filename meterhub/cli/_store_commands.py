@@ -14,6 +14,7 @@ import anyio
 
 from meterhub._meters import load_directory, load_profiles, pipeline_factory
 from meterhub._mqtt import device_rules
+from meterhub._plugins import load_site_plugins
 from meterhub.adapters.journal import Journal
 from meterhub.adapters.stores import ReadingRow, open_store, rows_from_reading
 from meterhub.model import DeviceNews, Reading
@@ -148,8 +149,9 @@ async def _replay(settings: Settings, span: _Span, overwrite: bool) -> _Replayed
         await store.migrate()
         directory = await load_directory(store)
         # the pipeline of the live path: same decoding, de-duplication, validation, enrichment
+        plugins = load_site_plugins(settings)
         pipeline = pipeline_factory(settings, profiles, lambda: directory,
-                                    device_rules(settings))()
+                                    device_rules(settings), plugins.decoders)()
         unknown: set[str] = set()
         progress = _Progress(journal.last_seq)
         frames = readings = inserted = rejected = recovered = 0
@@ -166,7 +168,7 @@ async def _replay(settings: Settings, span: _Span, overwrite: bool) -> _Replayed
                 recovered += frame.rejected is not None
                 for reading in found:
                     rows.extend(rows_from_reading(reading, seq))
-            elif not pipeline.knows(frame.meter_id) and frame.meter_id not in unknown:
+            elif not pipeline.knows(frame.meter_id, frame.format) and frame.meter_id not in unknown:
                 unknown.add(frame.meter_id)
                 sys.stderr.write(f"\nskipping frames of {frame.meter_id}: not a configured meter\n")
             if len(rows) >= BATCH:

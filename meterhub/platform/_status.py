@@ -45,3 +45,6 @@ class Readiness(msgspec.Struct, frozen=True, kw_only=True):
     state: str
     failed: list[str] = msgspec.field(default_factory=list)
     reasons: dict[str, str] = msgspec.field(default_factory=dict)
+    degraded: list[str] = msgspec.field(default_factory=list)
+    """Optional components that are out (a refused or disabled plugin): the site
+    serves without them, so it is still ready; their reasons are in ``reasons``."""

@@ -26,6 +26,7 @@ from meterhub.adapters.stores import (
 from meterhub.api import KeyStore, create_app, serve
 from meterhub.model import MeterState, MeterStatus, Reading
 from meterhub.platform import ActorState, ActorStatus, Bus, MailboxClosedError, Readiness
+from meterhub.plugins import PluginReport
 from meterhub.settings import ApiSettings
 from tests.pg import pg_dsn, pg_server  # noqa: F401 - fixtures
 
@@ -62,6 +63,10 @@ class FakeSite:
         self.configured: set[str] = set()
         self.alerter_down = False
         self.queued: list[CommandRow] = []
+        self.plugins: list[PluginReport] = [
+            PluginReport(name="costs", interfaces=["processor", "routes"], version="1",
+                         package="meterhub 0.1.0", state="running"),
+        ]  # fmt: skip
 
     def meter_ids(self) -> list[str]:
         return list(self.meters)
@@ -79,6 +84,9 @@ class FakeSite:
 
     def readiness(self) -> Readiness:
         return self.ready
+
+    def plugin_reports(self) -> list[PluginReport]:
+        return list(self.plugins)
 
     def metrics_text(self) -> bytes:
         return (

@@ -31,6 +31,7 @@ ACCESS = {
     ("GET", "/ready"): "public",
     ("GET", "/metrics"): "viewer",
     ("GET", "/api/v1/status"): "viewer",
+    ("GET", "/api/v1/plugins"): "viewer",
     ("GET", "/api/v1/devices"): "viewer",
     ("POST", "/api/v1/devices"): "admin",
     ("GET", "/api/v1/devices/{device_id:str}"): "viewer",

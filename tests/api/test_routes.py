@@ -11,6 +11,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from meterhub.platform import Readiness
+from meterhub.plugins import PluginReport
 from tests.api.conftest import METERS, METRICS, MINUTES, T0, FakeSite
 
 if TYPE_CHECKING:
@@ -339,6 +340,18 @@ async def test_status_lists_actors_and_decode_errors_per_meter(
     assert meters["m1"]["decode_errors"] == 3
     assert meters["m1"]["errors"] == {"checksum": 2, "truncated": 1}
     assert meters["m2"]["state"] is None
+    assert [(p["name"], p["state"]) for p in status["plugins"]] == [("costs", "running")]
+
+
+async def test_plugins_route_lists_every_plugin_with_its_state(
+    client: AsyncTestClient[Litestar], site: FakeSite
+) -> None:
+    site.plugins.append(PluginReport(name="broken", interfaces=["processor"], version="2",
+                                     package=None, state="refused",
+                                     error="written for plugin API 2"))  # fmt: skip
+    body = (await client.get("/api/v1/plugins")).json()
+    assert [(p["name"], p["state"], p["error"]) for p in body] == [
+        ("costs", "running", None), ("broken", "refused", "written for plugin API 2")]
 
 
 async def test_health_ready_and_not_ready(

@@ -32,7 +32,8 @@ async def test_subscribe_to_everything_gets_every_kind_with_its_fields(site: Fak
             "kind": "subscribed",
             "meters": None,
             "metrics": None,
-            "kinds": ["reading", "trend", "consumption", "alert", "status", "device", "command"],
+            "kinds": ["reading", "trend", "consumption", "alert", "status", "device", "command",
+                      "plugin"],
             "batch": False,
         }
         await publish_all_kinds(site.bus, "m1")

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from meterhub.adapters.stores._pg_readings import Params, filters
-from meterhub.adapters.stores._rows import AlertRow, Application, Device, DeviceType, TrendRow
+from meterhub.adapters.stores._plugin_data import decode_evidence, encode_evidence
+from meterhub.adapters.stores._rows import (
+    AlertRow,
+    Application,
+    ConsumptionRow,
+    Device,
+    DeviceType,
+    TrendRow,
+)
 from meterhub.adapters.stores._time import require_utc
 
 if TYPE_CHECKING:
@@ -15,7 +23,6 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from meterhub.adapters.stores._pg_types import PgConnection, Record
-    from meterhub.adapters.stores._rows import ConsumptionRow
 
 _STRS = msgspec.json.Decoder(list[str])
 _STR_MAP = msgspec.json.Decoder(dict[str, str])
@@ -115,7 +122,7 @@ async def write_consumption(con: PgConnection, rows: Sequence[ConsumptionRow]) -
 
 async def consumption_intervals(
     con: PgConnection, meter_id: str, metric: str, start: datetime, end: datetime
-) -> list[tuple[datetime, int, float, str]]:
+) -> list[ConsumptionRow]:
     """Intervals of one counter starting in ``[start, end)``, in time order."""
     rows = await con.fetch(
         "SELECT interval_start, interval_s, wh, flag FROM consumption "
@@ -126,7 +133,17 @@ async def consumption_intervals(
         start,
         end,
     )
-    return [(r[0], r[1], r[2], r[3]) for r in rows]
+    return [
+        ConsumptionRow(
+            meter_id=meter_id,
+            metric=metric,
+            interval_start=r[0],
+            interval_s=r[1],
+            wh=r[2],
+            flag=r[3],
+        )
+        for r in rows
+    ]
 
 
 _DEVICE_COLS = "id, name, device_type, location, tags::text, metadata::text, created_at, updated_at"
@@ -234,18 +251,21 @@ async def list_applications(con: PgConnection, device_type: str | None) -> list[
 
 _ALERT_COLS = (
     "id, rule, meter_id, severity, state, message, value, opened_at, updated_at, "
-    "acknowledged_at, resolved_at"
+    "acknowledged_at, resolved_at, evidence"
 )
 
 
 async def upsert_alert(con: PgConnection, a: AlertRow) -> None:
     """Create or update an alert, keeping the first ``opened_at``."""
+    evidence = encode_evidence(a.evidence, alert_id=a.id, backend="postgres")
     await con.execute(
-        f"INSERT INTO alerts ({_ALERT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "  # noqa: S608
+        f"INSERT INTO alerts ({_ALERT_COLS}) "  # noqa: S608
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
         "ON CONFLICT (id) DO UPDATE SET rule = excluded.rule, meter_id = excluded.meter_id, "
         "severity = excluded.severity, state = excluded.state, message = excluded.message, "
         "value = excluded.value, updated_at = excluded.updated_at, "
-        "acknowledged_at = excluded.acknowledged_at, resolved_at = excluded.resolved_at",
+        "acknowledged_at = excluded.acknowledged_at, resolved_at = excluded.resolved_at, "
+        "evidence = excluded.evidence",
         a.id,
         a.rule,
         a.meter_id,
@@ -257,6 +277,7 @@ async def upsert_alert(con: PgConnection, a: AlertRow) -> None:
         require_utc(a.updated_at, "AlertRow.updated_at"),
         _opt_utc(a.acknowledged_at, "AlertRow.acknowledged_at"),
         _opt_utc(a.resolved_at, "AlertRow.resolved_at"),
+        evidence,
     )
 
 
@@ -273,6 +294,7 @@ def _alert(r: Record) -> AlertRow:
         updated_at=r[8],
         acknowledged_at=r[9],
         resolved_at=r[10],
+        evidence=decode_evidence(r[11]),
     )
 
 

@@ -105,6 +105,24 @@ class PgSiteMethods(PgBase):
         )
         return sum_periods(await self._call("query_consumption", fn), period, tz)
 
+    async def query_consumption_intervals(
+        self, meter_id: str, metric: str, *, start: datetime, end: datetime
+    ) -> list[ConsumptionRow]:
+        """The stored intervals of one counter starting in ``[start, end)``, in time order.
+
+        Raises:
+            StoreError: a time is naive.
+            StoreUnavailableError: the server cannot be reached.
+        """
+        fn = functools.partial(
+            meta.consumption_intervals,
+            meter_id=meter_id,
+            metric=metric,
+            start=require_utc(start, "start"),
+            end=require_utc(end, "end"),
+        )
+        return await self._call("query_consumption_intervals", fn)
+
     async def upsert_device(self, device: Device) -> None:
         """Create or update a device (``created_at`` of an existing one is kept).
 

@@ -10,6 +10,7 @@ from meterhub.adapters.stores import _pg_readings as rd
 from meterhub.adapters.stores._errors import StoreError
 from meterhub.adapters.stores._migrations import load_migrations
 from meterhub.adapters.stores._pg_devices import PgDeviceMethods
+from meterhub.adapters.stores._pg_plugins import PgPluginMethods
 from meterhub.adapters.stores._pg_site import PgSiteMethods
 from meterhub.adapters.stores._rows import pack_readings, pack_series
 from meterhub.adapters.stores._time import bucket_seconds, floor_to, plan_tiers, require_utc
@@ -26,7 +27,7 @@ _EPOCH_DAY = date(1970, 1, 1)
 _MIGRATION_LOCK = 0x6D657465  # advisory lock key ("mete"): one migrator at a time
 
 
-class PostgresStore(PgSiteMethods, PgDeviceMethods):
+class PostgresStore(PgSiteMethods, PgDeviceMethods, PgPluginMethods):
     """The :class:`Store` on PostgreSQL (see :class:`PgBase` for the arguments).
 
     Readings live in daily range partitions created on demand ahead of writes, with

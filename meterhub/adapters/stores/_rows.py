@@ -19,6 +19,8 @@ ConsumptionFlag = Literal["measured", "interpolated", "missing"]
 Period = Literal["hour", "day", "month"]
 Severity = Literal["info", "warning", "critical"]
 AlertState = Literal["open", "acknowledged", "resolved"]
+Evidence = dict[str, float | int | str]
+"""The figures an alert was raised on, by name (a plugin's score, its threshold, ...)."""
 
 
 class ReadingRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -118,7 +120,11 @@ class Application(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AlertRow(msgspec.Struct, frozen=True, kw_only=True):
-    """One alert raised by a rule, with its life-cycle timestamps."""
+    """One alert raised by a rule, with its life-cycle timestamps.
+
+    ``evidence`` holds finite numbers and strings only (a store refuses NaN, infinity and
+    bools, which would not read back as they were written).
+    """
 
     id: str
     rule: str
@@ -131,6 +137,7 @@ class AlertRow(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
+    evidence: Evidence = msgspec.field(default_factory=dict)
 
 
 class DeadLetterRow(msgspec.Struct, frozen=True, kw_only=True):

@@ -16,6 +16,7 @@ from meterhub.adapters.stores import _sqlite_retention as ret
 from meterhub.adapters.stores._errors import StoreError, StoreUnavailableError
 from meterhub.adapters.stores._rows import KnownSeries, pack_readings, pack_series
 from meterhub.adapters.stores._sqlite_devices import SqliteDeviceMethods
+from meterhub.adapters.stores._sqlite_plugins import SqlitePluginMethods
 from meterhub.adapters.stores._text import without_nul
 from meterhub.adapters.stores._time import (
     DAY_S,
@@ -99,7 +100,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return con
 
 
-class SqliteStore(SqliteDeviceMethods):
+class SqliteStore(SqliteDeviceMethods, SqlitePluginMethods):
     """The :class:`Store` on a local SQLite file.
 
     Every database call runs on a worker thread behind a ``CapacityLimiter(1)``, so the
@@ -346,6 +347,24 @@ class SqliteStore(SqliteDeviceMethods):
             end=require_utc(end, "end"),
         )
         return sum_periods(await self._run("query_consumption", fn), period, tz)
+
+    async def query_consumption_intervals(
+        self, meter_id: str, metric: str, *, start: datetime, end: datetime
+    ) -> list[ConsumptionRow]:
+        """The stored intervals of one counter starting in ``[start, end)``, in time order.
+
+        Raises:
+            StoreError: a time is naive.
+            StoreUnavailableError: the file cannot be read.
+        """
+        fn = functools.partial(
+            meta.consumption_intervals,
+            meter_id=meter_id,
+            metric=metric,
+            start=require_utc(start, "start"),
+            end=require_utc(end, "end"),
+        )
+        return await self._run("query_consumption_intervals", fn)
 
     # site metadata ------------------------------------------------------------------
 

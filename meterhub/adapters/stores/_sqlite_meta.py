@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from meterhub.adapters.stores._plugin_data import decode_evidence, encode_evidence
 from meterhub.adapters.stores._rows import (
     AlertRow,
     Application,
@@ -128,7 +129,7 @@ def write_consumption(con: sqlite3.Connection, rows: Sequence[ConsumptionRow]) -
 
 def consumption_intervals(
     con: sqlite3.Connection, meter_id: str, metric: str, start: datetime, end: datetime
-) -> list[tuple[datetime, int, float, str]]:
+) -> list[ConsumptionRow]:
     """Intervals of one counter starting in ``[start, end)``, in time order."""
     cur = con.execute(
         "SELECT interval_start, interval_s, wh, flag FROM consumption "
@@ -136,7 +137,17 @@ def consumption_intervals(
         "ORDER BY interval_start",
         (meter_id, metric, to_us(start), to_us(end)),
     )
-    return [(from_us(r[0]), r[1], r[2], r[3]) for r in cur]
+    return [
+        ConsumptionRow(
+            meter_id=meter_id,
+            metric=metric,
+            interval_start=from_us(r[0]),
+            interval_s=r[1],
+            wh=r[2],
+            flag=r[3],
+        )
+        for r in cur
+    ]
 
 
 # devices, device types, applications -------------------------------------------------
@@ -237,19 +248,21 @@ def list_applications(con: sqlite3.Connection, device_type: str | None) -> list[
 
 _ALERT_COLS = (
     "id, rule, meter_id, severity, state, message, value, opened_at, updated_at, "
-    "acknowledged_at, resolved_at"
+    "acknowledged_at, resolved_at, evidence"
 )
 
 
 def upsert_alert(con: sqlite3.Connection, a: AlertRow) -> None:
     """Create or update an alert, keeping the first ``opened_at``."""
+    evidence = encode_evidence(a.evidence, alert_id=a.id, backend="sqlite")
     with transaction(con):
         con.execute(
-            f"INSERT INTO alerts ({_ALERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "  # noqa: S608
+            f"INSERT INTO alerts ({_ALERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "  # noqa: S608
             "ON CONFLICT (id) DO UPDATE SET rule = excluded.rule, meter_id = excluded.meter_id, "
             "severity = excluded.severity, state = excluded.state, message = excluded.message, "
             "value = excluded.value, updated_at = excluded.updated_at, "
-            "acknowledged_at = excluded.acknowledged_at, resolved_at = excluded.resolved_at",
+            "acknowledged_at = excluded.acknowledged_at, resolved_at = excluded.resolved_at, "
+            "evidence = excluded.evidence",
             (
                 a.id,
                 a.rule,
@@ -262,6 +275,7 @@ def upsert_alert(con: sqlite3.Connection, a: AlertRow) -> None:
                 _us(a.updated_at, "AlertRow.updated_at"),
                 _opt_us(a.acknowledged_at, "AlertRow.acknowledged_at"),
                 _opt_us(a.resolved_at, "AlertRow.resolved_at"),
+                evidence,
             ),
         )
 
@@ -279,6 +293,7 @@ def _alert(r: tuple[Any, ...]) -> AlertRow:
         updated_at=from_us(r[8]),
         acknowledged_at=_opt_dt(r[9]),
         resolved_at=_opt_dt(r[10]),
+        evidence=decode_evidence(str(r[11])),
     )
 
 

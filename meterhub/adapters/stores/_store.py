@@ -160,6 +160,16 @@ class Store(Protocol):
         """Intervals starting in ``[start, end)`` summed into calendar periods of ``tz``."""
         ...
 
+    async def query_consumption_intervals(
+        self, meter_id: str, metric: str, *, start: datetime, end: datetime
+    ) -> list[ConsumptionRow]:
+        """The stored intervals of one counter starting in ``[start, end)``, in time order.
+
+        Raises:
+            StoreError: a time is naive.
+        """
+        ...
+
     # site metadata ------------------------------------------------------------------
 
     async def upsert_device(self, device: Device) -> None:
@@ -203,7 +213,14 @@ class Store(Protocol):
         ...
 
     async def upsert_alert(self, alert: AlertRow) -> None:
-        """Create or update an alert (``opened_at`` of an existing one is kept)."""
+        """Create or update an alert (``opened_at`` of an existing one is kept).
+
+        An update replaces the stored ``evidence`` with the alert's.
+
+        Raises:
+            StoreError: a time is naive, or ``evidence`` holds something other than
+                finite numbers and strings (nothing is written).
+        """
         ...
 
     async def get_alert(self, alert_id: str) -> AlertRow | None:
@@ -219,6 +236,43 @@ class Store(Protocol):
         limit: int = 100,
     ) -> list[AlertRow]:
         """Alerts matching every given filter, newest ``opened_at`` first."""
+        ...
+
+    # plugin state -------------------------------------------------------------------
+
+    async def get_plugin_state(self, plugin: str, key: str) -> bytes | None:
+        """The value ``plugin`` keeps under ``key``, or None.
+
+        Raises:
+            StoreError: the key is too long, or the name or key holds a NUL.
+        """
+        ...
+
+    async def put_plugin_state(self, plugin: str, key: str, value: bytes) -> None:
+        """Keep ``value`` under ``key`` for ``plugin``, replacing what was there.
+
+        What a plugin keeps survives restarts and is never pruned. Values are at most
+        1 MiB and keys at most 200 characters; plugin names and keys hold no NUL.
+
+        Raises:
+            StoreError: a limit is exceeded or a NUL is given (nothing is written).
+        """
+        ...
+
+    async def delete_plugin_state(self, plugin: str, key: str) -> bool:
+        """Forget the value ``plugin`` keeps under ``key``; False if there was none.
+
+        Raises:
+            StoreError: the key is too long, or the name or key holds a NUL.
+        """
+        ...
+
+    async def list_plugin_state(self, plugin: str) -> dict[str, bytes]:
+        """Every value ``plugin`` keeps, by key, in key order (by code point).
+
+        Raises:
+            StoreError: the name holds a NUL.
+        """
         ...
 
     # MQTT devices -------------------------------------------------------------------
@@ -359,6 +413,6 @@ class Store(Protocol):
         acknowledged alerts are never pruned. ``dead_letters`` and ``device_events``
         (by their time), finished ``commands`` (by ``finished_at``) and ``ota`` runs that
         ``updated`` or ``failed`` (by ``updated_at``) go with the daily rollups too; queued
-        and sent commands and running updates stay.
+        and sent commands and running updates stay. Plugin state is never pruned.
         """
         ...

@@ -18,7 +18,7 @@ from meterhub.adapters.stores._rows import ConsumptionPeriod
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from meterhub.adapters.stores._rows import Period
+    from meterhub.adapters.stores._rows import ConsumptionRow, Period
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY_S = 86_400
@@ -152,7 +152,7 @@ def period_start(at: datetime, period: Period, tz: zoneinfo.ZoneInfo) -> datetim
 
 
 def sum_periods(
-    intervals: Iterable[tuple[datetime, int, float, str]], period: Period, tz: str
+    intervals: Iterable[ConsumptionRow], period: Period, tz: str
 ) -> list[ConsumptionPeriod]:
     """Sum consumption intervals into calendar periods, in time order.
 
@@ -164,11 +164,11 @@ def sum_periods(
     where = zone(tz)
     totals: dict[datetime, list[float]] = {}
     slot = {"measured": 1, "interpolated": 2, "missing": 3}
-    for start, seconds, wh, flag in intervals:
-        key = period_start(start, period, where)
+    for row in intervals:
+        key = period_start(row.interval_start, period, where)
         acc = totals.setdefault(key, [0.0, 0, 0, 0])
-        acc[0] += wh
-        acc[slot.get(flag, 3)] += seconds
+        acc[0] += row.wh
+        acc[slot.get(row.flag, 3)] += row.interval_s
     return [
         ConsumptionPeriod(
             period_start=key,

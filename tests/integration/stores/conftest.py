@@ -10,18 +10,27 @@ from meterhub.adapters.stores import PostgresStore, SqliteStore, Store
 from tests.pg import pg_dsn, pg_server  # noqa: F401 - fixtures
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """A migrated, empty store of each backend."""
-    backend: Store
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
+    """Makes unopened stores of each backend, every one on the same database.
+
+    For what must outlive a store: close one, open the next (same file, same DSN).
+    """
     if request.param == "sqlite":
-        backend = SqliteStore(tmp_path / "meterhub.db")
-    else:
-        backend = PostgresStore(request.getfixturevalue("pg_dsn"))
+        path = tmp_path / "meterhub.db"
+        return lambda: SqliteStore(path)
+    dsn: str = request.getfixturevalue("pg_dsn")
+    return lambda: PostgresStore(dsn)
+
+
+@pytest.fixture
+async def store(make_store: Callable[[], Store]) -> AsyncIterator[Store]:
+    """A migrated, empty store of each backend."""
+    backend = make_store()
     async with backend:
         await backend.migrate()
         yield backend

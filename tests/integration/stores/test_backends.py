@@ -120,7 +120,7 @@ async def test_sqlite_unwritable_path_is_a_clear_error(tmp_path) -> None:
 async def test_sqlite_creates_its_folder_and_uses_wal(tmp_path) -> None:
     path = tmp_path / "data" / "site" / "meterhub.db"
     async with SqliteStore(path) as store:
-        assert await store.migrate() == 4
+        assert await store.migrate() == 5
         await store.write_readings([reading("m1", today())])
     assert path.exists()
     import sqlite3

@@ -32,8 +32,8 @@ DAY = timedelta(days=1)
 
 
 async def test_migrate_is_idempotent(store: Store) -> None:
-    assert await store.migrate() == 4
-    assert await store.migrate() == 4
+    assert await store.migrate() == 5
+    assert await store.migrate() == 5
 
 
 async def test_replaying_a_batch_inserts_nothing(store: Store) -> None:
