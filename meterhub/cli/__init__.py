@@ -14,7 +14,15 @@ import anyio
 import msgspec
 
 from meterhub import __version__
-from meterhub.cli import _decode, _keys, _mqtt_acl, _profile, _simulate, _store_commands
+from meterhub.cli import (
+    _decode,
+    _keys,
+    _mqtt_acl,
+    _plugins,
+    _profile,
+    _simulate,
+    _store_commands,
+)
 from meterhub.platform import ConfigError, MeterhubError, configure_logging, to_display
 from meterhub.settings import DEMO_PATH, EXAMPLE_PATH, Settings, load_settings
 
@@ -60,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     _store_commands.add_parsers(commands)
     _keys.add_parser(commands)
     _mqtt_acl.add_parser(commands)
+    _plugins.add_parser(commands)
     return parser
 
 

@@ -68,13 +68,16 @@ class TariffOut(msgspec.Struct, frozen=True, kw_only=True):
 
 def _bounds(plan: TariffPlan, period: Period, start: date | None, end: date | None,
             ) -> tuple[datetime, datetime]:  # fmt: skip
-    """Local dates to UTC instants; by default the current local day, month or year."""
+    """Local dates to UTC instants; by default the current local day, month or year so far."""
     today = datetime.now(plan.zone).date()
     if start is None:
         start = today if period == "hour" else (
             today.replace(day=1) if period == "day" else today.replace(month=1, day=1))  # fmt: skip
     if end is None:
-        end = _next(start, period)
+        # up to the end of today's period: no fixed charges of days still to come
+        so_far = _next(today.replace(day=1), "day") if period == "month" else (
+            today + timedelta(days=1))  # fmt: skip
+        end = min(_next(start, period), max(so_far, start + timedelta(days=1)))
     if end <= start:
         raise ValidationException("end must be after start")
     if (end - start).days > MAX_DAYS[period]:
