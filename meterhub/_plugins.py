@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from meterhub.actors import JournalAppender, JournalReader, LiveBoard, Pipeline
     from meterhub.adapters.stores import Store
     from meterhub.platform import ActorStatus, Readiness
-    from meterhub.plugins import DeviceInfo, InputPlugin
+    from meterhub.plugins import DeviceInfo, Discovered, InputPlugin
     from meterhub.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -169,9 +169,11 @@ class SitePlugins:
             reasons=reasons | degraded, degraded=sorted(degraded))  # fmt: skip
 
 
-def load_site_plugins(settings: Settings) -> SitePlugins:
-    """Discover the installed plugins and load the configured ones."""
-    plugins = SitePlugins(load_plugins(settings.plugins))
+def load_site_plugins(
+    settings: Settings, discovered: Mapping[str, Discovered] | None = None
+) -> SitePlugins:
+    """Discover the installed plugins (or take ``discovered``), load the configured ones."""
+    plugins = SitePlugins(load_plugins(settings.plugins, discovered))
     plugins.prepare_inputs()
     for plugin in plugins.plugins:
         if plugin.status is PluginStatus.ENABLED:

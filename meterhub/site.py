@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from meterhub.adapters.stores import CommandRow
     from meterhub.adapters.transports import Transport
     from meterhub.model import Alert, CommandUpdate
+    from meterhub._plugins import SitePlugins
     from meterhub.plugins import PluginReport
     from meterhub.settings import Settings
 
@@ -91,6 +92,7 @@ class Site:
         settings: Settings,
         transports: Mapping[str, Callable[[], Transport]] | None = None,
         stages: Iterable[ActorSpec[Any]] = (),
+        plugins: SitePlugins | None = None,
     ) -> None:
         """Prepare a site (no I/O yet).
 
@@ -101,6 +103,8 @@ class Site:
             stages: more actors to run beside the built-in stages (they subscribe to
                 topics of ``meterhub.topics`` in ``on_start``); started after the
                 sinks, before the inputs.
+            plugins: the plugins to run instead of those the installed entry points and
+                ``[plugins]`` give (tests hand in their own).
         """
         self.settings = settings
         self._transports = dict(transports or {})
@@ -126,7 +130,7 @@ class Site:
             on_flush=self._metrics.observe_flush,
         )
         self.store: Store = open_store(settings.store_url())
-        self.plugins = load_site_plugins(settings)
+        self.plugins = plugins if plugins is not None else load_site_plugins(settings)
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Self:

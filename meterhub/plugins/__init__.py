@@ -38,6 +38,7 @@ from meterhub.plugins._contract import (
 )
 from meterhub.plugins._loader import (
     GROUPS,
+    Discovered,
     LoadedPlugin,
     PluginReport,
     PluginStatus,
@@ -55,6 +56,7 @@ __all__ = [
     "AlertState",
     "Consumption",
     "DeviceInfo",
+    "Discovered",
     "InputBroken",
     "InputFeed",
     "InputPlugin",
