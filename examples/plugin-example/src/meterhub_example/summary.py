@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from litestar import get, put
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, JSONBody
 
 from meterhub.plugins import API_VERSION, RouteContext, RoutePlugin, requires
 
@@ -44,7 +45,7 @@ class SummaryRoutes(RoutePlugin[None]):
         """The two handlers, closed over the context."""
 
         @get("/summary/{meter_id:str}", opt=requires("viewer"), sync_to_thread=False)
-        async def summary(meter_id: str) -> Summary:
+        async def summary(meter_id: FromPath[str]) -> Summary:
             """The meter's newest values and how many readings came in the last hour."""
             latest = await context.data.latest(meter_id)
             if latest is None:
@@ -63,7 +64,7 @@ class SummaryRoutes(RoutePlugin[None]):
             )
 
         @put("/notes/{meter_id:str}", opt=requires("operator"), status_code=200)
-        async def set_note(meter_id: str, data: Note) -> Note:
+        async def set_note(meter_id: FromPath[str], data: JSONBody[Note]) -> Note:
             """Keep a note on the meter (shown by the summary)."""
             await context.state.put(f"note:{meter_id}", data.text.encode())
             return data
