@@ -67,10 +67,10 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any
 
+    from meterhub._plugins import SitePlugins
     from meterhub.adapters.stores import CommandRow
     from meterhub.adapters.transports import Transport
     from meterhub.model import Alert, CommandUpdate
-    from meterhub._plugins import SitePlugins
     from meterhub.plugins import PluginReport
     from meterhub.settings import Settings
 

@@ -1,3 +1,4 @@
+# ruff: noqa: ARG002 (the plugin API's signatures)
 """Plugins the integration tests run in a real Site, found through real EntryPoint objects."""
 
 from __future__ import annotations

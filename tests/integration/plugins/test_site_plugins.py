@@ -61,7 +61,7 @@ def ticking(index: int, interval: float) -> SimulatedTransport:
 
 async def wait_for(check: Any, seconds: float = 20.0) -> Any:
     with anyio.fail_after(seconds):
-        while not (result := await check()):
+        while not (result := await check()):  # noqa: ASYNC110 (the site's state)
             await anyio.sleep(0.1)
     return result
 

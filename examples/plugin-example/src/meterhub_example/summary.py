@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from litestar import get, put
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody  # noqa: TC002 (Litestar reads them at runtime)
 
 from meterhub.plugins import API_VERSION, RouteContext, RoutePlugin, requires
 
