@@ -77,7 +77,7 @@ class JsonLinesInput(InputPlugin[FileSettings]):
             end = data.rfind(b"\n") + 1
             for line in data[offset:end].splitlines():
                 if line.strip():
-                    await feed.deliver(_device_of(line), line)
+                    await feed.deliver(self._device_of(line), line)
             offset = max(offset, end)
             await anyio.sleep(self.settings.poll_s)
 
@@ -93,9 +93,13 @@ class JsonLinesInput(InputPlugin[FileSettings]):
             raise PayloadError(f"not a reading line: {exc}") from exc
         return [Sample(ts=line.ts, values=dict(line.values))]
 
+    def _device_of(self, line: bytes) -> str:
+        """The device a line names; an unreadable line goes to the first device listed.
 
-def _device_of(line: bytes) -> str:
-    try:
-        return str(msgspec.json.decode(line).get("device") or "unknown")
-    except (msgspec.DecodeError, AttributeError):
-        return "unknown"
+        Delivered anyway: the journal keeps it and the device's error count shows it.
+        """
+        fallback = self.settings.devices[0] if self.settings.devices else "unknown"
+        try:
+            return str(msgspec.json.decode(line).get("device") or fallback)
+        except (msgspec.DecodeError, AttributeError):
+            return fallback
