@@ -86,8 +86,10 @@ class ReplayTransport:
         return self.telegrams[self.index - 1]
 
 
-def settings_for(data_dir: Path, url: str, meters: int) -> Settings:
+def settings_for(data_dir: Path, url: str, meters: int,
+                 plugins: dict[str, Any] | None = None) -> Settings:  # fmt: skip
     return msgspec.convert({
+        "plugins": plugins or {},
         "data_dir": str(data_dir),
         "api": {"listen": f"127.0.0.1:{_free_port()}"},
         "storage": {"url": url},  # the default batching
@@ -114,11 +116,12 @@ def _secret(target: type, obj: Any) -> Any:
 
 
 async def run_pipeline(url: str, prepared: list[list[bytes]], interval: float,
-                       seconds: float, warmup: float = 2.0) -> dict[str, float]:  # fmt: skip
+                       seconds: float, warmup: float = 2.0, *,
+                       plugins: dict[str, Any] | None = None) -> dict[str, float]:  # fmt: skip
     meters = len(prepared)
     appended: list[float] = [0.0]  # seq -> perf_counter at append (index 0 unused)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = settings_for(Path(tmp), url, meters)
+        settings = settings_for(Path(tmp), url, meters, plugins)
         transports = {f"m{i}": (lambda t=telegrams, i=i: ReplayTransport(
             t, interval, offset=i / meters * interval)) for i, telegrams in enumerate(prepared)}  # fmt: skip
         site = Site(settings, transports)
@@ -144,6 +147,9 @@ async def run_pipeline(url: str, prepared: list[list[bytes]], interval: float,
             offered = len(appended) - 1
             backlog1 = offered - c1
             drained_at = await _drain(site)
+            # what processor plugins could not keep up with (their mailboxes drop oldest)
+            plugin_dropped = sum(a.dropped for a in site.actor_status()
+                                 if a.name.startswith("plugin:"))  # fmt: skip
             # from the last frame the meters sent to the last one committed
             drain_s = round(drained_at - appended[-1], 2)
     latencies = _latencies(appended, commits)
@@ -157,7 +163,7 @@ async def run_pipeline(url: str, prepared: list[list[bytes]], interval: float,
             "backlog_growth_per_s": (backlog1 - backlog0) / wall,
             # once the meters stop (their telegrams run out just after the window), how
             # long the site takes to store its backlog: it drains when the load falls
-            "drain_s": drain_s}  # fmt: skip
+            "drain_s": drain_s, "plugin_dropped": plugin_dropped}  # fmt: skip
 
 
 async def _drain(site: Site, limit: float = 600.0) -> float:
