@@ -125,8 +125,9 @@ class _KindRouter(Mailbox[Any]):
 
     def put_nowait(self, item: Any) -> bool:  # noqa: ANN401 (any bus payload)
         """Deliver at once into each interested client's mailbox; never waits or refuses."""
-        # meter messages name a meter_id, MQTT device messages a device_id
-        meter_id: str = getattr(item, "meter_id", None) or getattr(item, "device_id", "") or ""
+        # meter messages name a meter_id, MQTT device messages a device_id, plugin events a key
+        meter_id: str = (getattr(item, "meter_id", None) or getattr(item, "device_id", None)
+                         or getattr(item, "key", "") or "")  # fmt: skip
         delivery: Delivery | None = None
         for group, check in (
             (self.everyone, False),

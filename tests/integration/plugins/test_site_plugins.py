@@ -17,9 +17,12 @@ from meterhub.adapters.simulator import SimulatedMeter
 from meterhub.adapters.transports import SimulatedTransport
 from meterhub.api import KeyStore, Role
 from meterhub.platform import Secret
+from meterhub.model import Consumption, ConsumptionFlag
 from meterhub.plugins import discover
 from meterhub.settings import Settings
 from meterhub.site import Site
+from meterhub.topics import CONSUMPTION
+from tests.api_live.server import client, receive, subscribe
 from tests.e2e.site_process import free_port
 
 if TYPE_CHECKING:
@@ -231,3 +234,32 @@ async def test_a_durable_processor_catches_up_with_what_came_while_it_was_off(
 
 async def _cursor_at(site: Site, seq: int) -> bool:
     return site.journal.cursors.get("store", 0) >= seq
+
+
+async def test_costs_are_pushed_live_as_each_interval_closes(tmp_path: Path) -> None:
+    costs = {"currency": "EUR", "timezone": "Europe/Vienna",
+             "tariffs": [{"valid_from": "2026-01-01", "energy_price": "0.2500",
+                          "feed_in_price": "0.0800"}]}  # fmt: skip
+    config = settings(tmp_path, {"costs": costs})
+    found = discovered(costs=("processor", "CostProcessor"))
+    found["costs"].points["processor"] = EntryPoint(
+        "costs", "meterhub.plugins.costs:CostProcessor", "meterhub.processors")
+    start = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    async with Site(config, plugins=load_site_plugins(config, found)) as site, client(
+            f"ws://{config.api.listen}/api/v1/live") as ws:  # fmt: skip
+        await subscribe(ws, kinds=["plugin"], meters=["house"])
+        for metric, wh in (("energy_import_wh", 1234.0), ("energy_export_wh", 500.0)):
+            await CONSUMPTION.publish(site.bus, "house", Consumption(
+                meter_id="house", metric=metric, interval_start=start, interval_s=900, wh=wh,
+                flag=ConsumptionFlag.MEASURED))  # fmt: skip
+        await CONSUMPTION.publish(site.bus, "other", Consumption(
+            meter_id="other", metric="energy_import_wh", interval_start=start, interval_s=900,
+            wh=1.0, flag=ConsumptionFlag.MEASURED))  # fmt: skip
+        events = [await receive(ws), await receive(ws)]
+    assert [(e["kind"], e["plugin"], e["name"], e["key"]) for e in events] == [
+        ("plugin", "costs", "cost", "house")] * 2
+    cost, revenue = (e["data"] for e in events)
+    # 1.234 kWh at 0.25, 0.5 kWh at 0.08
+    assert (cost["kind"], cost["amount"], cost["currency"]) == ("cost", "0.308500", "EUR")
+    assert (revenue["kind"], revenue["amount"]) == ("revenue", "0.040000")
+    assert cost["interval_start"] == start.isoformat()

@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io
 import logging
+import warnings
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 from litestar import Litestar, Router
+from litestar.exceptions import LitestarDeprecationWarning
 from litestar.testing import AsyncTestClient
 
 from meterhub.actors import StoreData, StoreState
@@ -29,6 +31,15 @@ from meterhub.plugins.costs._source import table_from_points
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Mapping
     from pathlib import Path
+
+INFERRED = "declared using deprecated inferred style"
+# meterhub/plugins/costs/_routes.py declares its query parameters in Litestar's deprecated
+# inferred style (`period: Period = "day"`), which Litestar 2.25 warns of when an app is
+# built. Tolerated here so the routes can be tested; test_the_routes_build_without_warnings
+# fails strictly once they use FromPath/FromQuery, and this filter should go then.
+pytestmark = pytest.mark.filterwarnings(
+    f"ignore:.*{INFERRED}:litestar.exceptions.LitestarDeprecationWarning"
+)
 
 D = Decimal
 VIENNA = ZoneInfo("Europe/Vienna")
@@ -242,6 +253,17 @@ async def get_json(client: AsyncTestClient[Litestar], path: str, **query: str) -
 
 
 # -- the report routes ----------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, raises=LitestarDeprecationWarning, reason="bug: _routes.py uses Litestar's deprecated inferred "
+                   "parameter style; use FromPath/FromQuery as meterhub/api does")  # fmt: skip
+def test_the_routes_build_without_warnings(tmp_path: Path) -> None:
+    handlers = CostRoutes(settings_of(TARIFFS)).route_handlers(RouteCtx(SqliteStore(tmp_path / "m.db")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # what meterhub/_plugins.py does with a route plugin's handlers
+        Litestar(route_handlers=[Router(path=PREFIX, route_handlers=list(handlers))],
+                 openapi_config=None, logging_config=None)  # fmt: skip
 
 
 async def test_daily_costs_match_the_tariffs_read_by_hand(store: SqliteStore) -> None:
