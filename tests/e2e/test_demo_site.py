@@ -62,6 +62,16 @@ def test_demo_meters_are_devices_and_metrics_move(tmp_path: Path) -> None:
                 assert (one["format"], one["input"], one["profile"]) == ("mbus", "simulator",
                                                                          "auto")  # fmt: skip
                 assert one["name"] == "Kaifa MA309M, Netz NÖ layout"
+                # both built-in plugins run in the demo
+                plugins = {p["name"]: p["state"] for p in client.get("/api/v1/plugins").json()}
+                assert plugins == {"costs": "running", "anomaly": "running"}
+                tariffs = client.get("/api/v1/plugins/costs/tariffs").json()
+                assert [b["name"] for b in tariffs["tariffs"][0]["bands"]] == [
+                    "night", "weekend", "day"]  # fmt: skip
+                costs = client.get("/api/v1/plugins/costs/meters/kaifa-noe",
+                                   params={"period": "hour"})  # fmt: skip
+                assert costs.status_code == 200
+                assert costs.json()["currency"] == "EUR"
 
                 first = client.get("/metrics").text
                 deadline = time.monotonic() + 30

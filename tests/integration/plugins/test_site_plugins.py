@@ -16,8 +16,8 @@ from meterhub._plugins import load_site_plugins
 from meterhub.adapters.simulator import SimulatedMeter
 from meterhub.adapters.transports import SimulatedTransport
 from meterhub.api import KeyStore, Role
-from meterhub.platform import Secret
 from meterhub.model import Consumption, ConsumptionFlag
+from meterhub.platform import Secret
 from meterhub.plugins import discover
 from meterhub.settings import Settings
 from meterhub.site import Site
