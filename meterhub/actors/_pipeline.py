@@ -137,6 +137,8 @@ class Pipeline:
     ) -> None:
         self._codecs = codecs
         self._plugins = dict(plugins or {})
+        # an input plugin device's last reading time: its de-duplication, per pipeline
+        self._plugin_last: dict[str, datetime] = {}
         self._devices: dict[str, _DeviceState] = {}
         self._validator = validator
         self._directory = directory
@@ -166,10 +168,14 @@ class Pipeline:
         decoded = plugin.decode(frame, seq)
         if isinstance(decoded, DecodeError):
             return decoded
-        directory = self._directory()
-        readings = [directory.enrich(self._validator.check(reading)) for reading in decoded
-                    if not plugin.is_duplicate(reading)]  # fmt: skip
+        directory, last = self._directory(), self._plugin_last
+        readings: list[Reading] = []
+        for reading in decoded:
+            if last.get(reading.meter_id) != reading.ts:  # else: a payload delivered twice
+                last[reading.meter_id] = reading.ts
+                readings.append(directory.enrich(self._validator.check(reading)))
         if not readings:
+            # a payload without samples (a poll with nothing new) is no error: skipped
             return Duplicate(frame.meter_id) if decoded else UnknownDevice(frame.meter_id)
         return as_outcome(frame.meter_id, seq, readings)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meterhub.adapters.codecs import DecodeError
 from meterhub.adapters.transports import TransportError
@@ -35,13 +35,12 @@ class PluginDecoder:
 
     Never raises: a payload the plugin refuses, or a bug in its ``decode``, is a
     ``DecodeError`` naming the plugin, so no path that decodes (the store's catch-up
-    among them) can be stopped by a plugin.
+    among them) can be stopped by a plugin. Stateless: one serves every pipeline.
     """
 
-    def __init__(self, name: str, plugin: InputPlugin[object]) -> None:
+    def __init__(self, name: str, plugin: InputPlugin[Any]) -> None:
         self.name = name
         self._plugin = plugin
-        self._last_ts: dict[str, datetime] = {}
 
     def decode(self, frame: RawFrame, seq: int | None) -> list[Reading] | DecodeError:
         """The frame's readings (before validation), or why there are none."""
@@ -71,12 +70,6 @@ class PluginDecoder:
         return Reading(meter_id=frame.meter_id, ts=sample.ts.astimezone(UTC), values=values,
                        units=dict(sample.units), received_at=frame.received_at,
                        journal_seq=seq)  # fmt: skip
-
-    def is_duplicate(self, reading: Reading) -> bool:
-        """The device's previous reading had the same time (a payload delivered twice)."""
-        last = self._last_ts.get(reading.meter_id)
-        self._last_ts[reading.meter_id] = reading.ts
-        return last == reading.ts
 
 
 def as_outcome(
@@ -122,7 +115,7 @@ class PluginInput:
     """
 
     def __init__(
-        self, name: str, make: Callable[[], InputPlugin[object]], devices: Sequence[DeviceInfo]
+        self, name: str, make: Callable[[], InputPlugin[Any]], devices: Sequence[DeviceInfo]
     ) -> None:
         self._name = name
         self._make = make

@@ -38,6 +38,8 @@ GROUPS: dict[str, tuple[str, type[Any]]] = {
 ENABLED_KEY = "enabled"
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _AT = re.compile(r"^(?P<reason>.*?) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
+# msgspec names an unknown or missing field in the reason, not in the path
+_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field `(?P<field>[^`]+)`")
 
 
 class PluginStatus(enum.StrEnum):
@@ -165,7 +167,12 @@ def _load(found: Discovered, table: Mapping[str, Any] | None) -> LoadedPlugin:
             return plugin
     if table is None:
         return plugin
-    if table.get(ENABLED_KEY, True) is False:
+    enabled = table.get(ENABLED_KEY, True)
+    if not isinstance(enabled, bool):
+        plugin.refuse(f"plugins.{found.name}.{ENABLED_KEY}: expected true or false, "
+                      f"got {enabled!r}")  # fmt: skip
+        return plugin
+    if not enabled:
         plugin.status = PluginStatus.OFF
         return plugin
     values = {k: v for k, v in table.items() if k != ENABLED_KEY}
@@ -215,10 +222,7 @@ def decode_settings(name: str, settings_type: type[Any] | None, values: Mapping[
     try:
         settings = msgspec.convert(dict(values), settings_type, strict=False)
     except msgspec.ValidationError as exc:
-        match = _AT.match(str(exc))
-        if match is None:
-            raise ValueError(f"{prefix}: {exc}") from exc
-        raise ValueError(f"{prefix}{match['path']}: {match['reason']}") from exc
+        raise ValueError(_located(prefix, str(exc))) from exc
     check = getattr(settings, "check", None)
     if callable(check):
         try:
@@ -226,3 +230,13 @@ def decode_settings(name: str, settings_type: type[Any] | None, values: Mapping[
         except ValueError as exc:
             raise ValueError(f"{prefix}.{exc}") from exc
     return settings
+
+
+def _located(prefix: str, message: str) -> str:
+    """A msgspec error as ``plugins.<name>.<key path>: reason``."""
+    match = _AT.match(message)
+    path, reason = (match["path"], match["reason"]) if match else ("", message)
+    field = _FIELD.match(reason)
+    if field is not None:
+        path += f".{field['field']}"
+    return f"{prefix}{path}: {reason}"

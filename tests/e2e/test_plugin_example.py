@@ -115,6 +115,14 @@ async def test_the_example_plugins_run_in_a_site(installed: dict[str, str], tmp_
             running = plugins_list(installed, "--url", url, "--json")
     finally:
         assert site.stop() == 0, site.text()
+    # the journal holds the lines as delivered: a replay decodes them with the plugin again
+    replay = subprocess.run([sys.executable, "-m", "meterhub.cli", "replay", "-c", str(config)],
+                            env=installed, capture_output=True, text=True, timeout=120,
+                            check=False)  # fmt: skip
+    assert replay.returncode == 0, replay.stderr
+    assert "replayed 7 frames" in replay.stdout
+    assert "6 readings decoded" in replay.stdout
+    assert "not a configured meter" not in replay.stderr
     assert sorted(r["value"] for r in readings) == [1000.0 + 500 * m for m in range(6)]
     assert alert["rule"] == "example_threshold:power_import_w"
     assert alert["value"] == 3000.0

@@ -263,3 +263,22 @@ async def test_costs_are_pushed_live_as_each_interval_closes(tmp_path: Path) -> 
     assert (cost["kind"], cost["amount"], cost["currency"]) == ("cost", "0.308500", "EUR")
     assert (revenue["kind"], revenue["amount"]) == ("revenue", "0.040000")
     assert cost["interval_start"] == start.isoformat()
+
+
+async def test_a_durable_processor_gets_every_reading_while_the_input_runs_live(
+    tmp_path: Path,
+) -> None:
+    # the live path and the durable plugin decode the same records with their own
+    # pipelines: neither may take the other's reading for a duplicate
+    found = discovered(counter=("input", "CountingInput"), durable=("processor", "Durable"))
+    config = settings(tmp_path, {"durable": {}, "counter": {"count": 40}})
+    async with Site(config, plugins=load_site_plugins(config, found)) as site:
+
+        async def seqs() -> list[int] | None:
+            raw = await site.store.get_plugin_state("durable", "seqs")
+            got = [int(s) for s in (raw or b"").decode().split(",") if s]
+            return got if len(got) >= 40 else None
+
+        handled = await wait_for(seqs)
+        await wait_for(lambda: _cursor_at(site, 41))
+    assert handled == list(range(1, 41))

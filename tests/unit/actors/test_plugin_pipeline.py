@@ -176,10 +176,6 @@ def test_a_repeated_sample_inside_a_record_is_dropped_from_it() -> None:
     assert [r.values["power_import_w"] for r in outcome.readings] == [1, 2]
 
 
-@pytest.mark.xfail(reason="PluginDecoder keeps the last timestamps, and every pipeline of a "
-                   "site shares one PluginDecoder per plugin: a second pipeline (the "
-                   "store's catch-up, a durable processor) sees the live path's reading "
-                   "as a duplicate")  # fmt: skip
 def test_each_pipeline_de_duplicates_on_its_own() -> None:
     shared = {DEMO: PluginDecoder("demo", PayloadSamples(None))}
     live, durable = pipeline(decoders=shared), pipeline(decoders=shared)

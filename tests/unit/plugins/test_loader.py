@@ -205,9 +205,6 @@ def test_a_missing_required_key_is_refused_naming_the_table_and_the_key() -> Non
     assert "missing required field `limit`" in error
 
 
-@pytest.mark.xfail(reason="decode_settings names plugins.<name>.<key> only for errors msgspec "
-                   "reports with a path; unknown and missing top-level keys come out as "
-                   "'plugins.demo: Object ... field `<key>`'")  # fmt: skip
 @pytest.mark.parametrize(("table", "key"), [({"limit": 1, "colour": "red"}, "colour"),
                                             ({"window_s": 10}, "limit")])  # fmt: skip
 def test_unknown_and_missing_keys_are_named_as_their_dotted_path(table: dict[str, Any],
@@ -276,3 +273,9 @@ def test_create_gives_a_fresh_instance_of_the_interface_with_its_settings() -> N
     assert isinstance(routes, sample_plugins.EchoRoutes)
     assert routes.settings == RouteSettings(limit=7.0)
     assert plugin.create("processor") is not processor
+
+
+@pytest.mark.parametrize("value", ["no", 0, 1, "false"])
+def test_enabled_that_is_not_a_boolean_is_refused(value: object) -> None:
+    assert refusal("GoodProcessor", {"enabled": value, "limit": 1}) == (
+        f"plugins.demo.enabled: expected true or false, got {value!r}")
