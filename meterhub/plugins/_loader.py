@@ -165,25 +165,29 @@ def _load(found: Discovered, table: Mapping[str, Any] | None) -> LoadedPlugin:
         if error is not None:
             plugin.refuse(error)
             return plugin
-    if table is None:
-        return plugin
+    if table is not None:
+        _configure(plugin, table)
+    return plugin
+
+
+def _configure(plugin: LoadedPlugin, table: Mapping[str, Any]) -> None:
+    """Enable a loaded plugin with its table (or turn it off, or refuse it)."""
     enabled = table.get(ENABLED_KEY, True)
     if not isinstance(enabled, bool):
-        plugin.refuse(f"plugins.{found.name}.{ENABLED_KEY}: expected true or false, "
+        plugin.refuse(f"plugins.{plugin.name}.{ENABLED_KEY}: expected true or false, "
                       f"got {enabled!r}")  # fmt: skip
-        return plugin
+        return
     if not enabled:
         plugin.status = PluginStatus.OFF
-        return plugin
+        return
     values = {k: v for k, v in table.items() if k != ENABLED_KEY}
     for interface, cls in plugin.interfaces.items():
         try:
-            plugin.settings[interface] = decode_settings(found.name, cls.settings_type, values)
+            plugin.settings[interface] = decode_settings(plugin.name, cls.settings_type, values)
         except ValueError as exc:
             plugin.refuse(str(exc))
-            return plugin
+            return
     plugin.status = PluginStatus.ENABLED
-    return plugin
 
 
 def _import(

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import msgspec
 import pytest
@@ -112,13 +113,15 @@ async def test_the_example_plugins_run_in_a_site(installed: dict[str, str], tmp_
             status = (await http.get("/api/v1/status")).json()
             paths = (await http.get("/schema/openapi.json")).json()["paths"]
             alert = (await alerts())[0]
-            running = plugins_list(installed, "--url", url, "--json")
+            running = await anyio.to_thread.run_sync(
+                lambda: plugins_list(installed, "--url", url, "--json"))
     finally:
         assert site.stop() == 0, site.text()
     # the journal holds the lines as delivered: a replay decodes them with the plugin again
-    replay = subprocess.run([sys.executable, "-m", "meterhub.cli", "replay", "-c", str(config)],
-                            env=installed, capture_output=True, text=True, timeout=120,
-                            check=False)  # fmt: skip
+    command = [sys.executable, "-m", "meterhub.cli", "replay", "-c", str(config)]
+    # the site has stopped: nothing else runs on this loop meanwhile
+    replay = subprocess.run(command, env=installed, capture_output=True, text=True,  # noqa: ASYNC221
+                            timeout=120, check=False)  # fmt: skip
     assert replay.returncode == 0, replay.stderr
     assert "replayed 7 frames" in replay.stdout
     assert "6 readings decoded" in replay.stdout

@@ -52,19 +52,26 @@ class MemoryState:
 
 
 class NoHistory:
-    """``SiteData`` the anomaly plugin must not need."""
+    """``SiteData`` the anomaly plugin must not need: every call is recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
 
     async def meters(self) -> list[str]:
-        raise AssertionError("the anomaly plugin reads no history")
+        self.calls.append("meters")
+        return []
 
     async def readings(self, meter_id: str, **kwargs: Any) -> list[Sample]:
-        raise AssertionError("the anomaly plugin reads no history")
+        self.calls.append(f"readings {meter_id} {kwargs}")
+        return []
 
     async def consumption(self, meter_id: str, metric: str, **kwargs: Any) -> list[Any]:
-        raise AssertionError("the anomaly plugin reads no history")
+        self.calls.append(f"consumption {meter_id} {metric} {kwargs}")
+        return []
 
     async def latest(self, meter_id: str) -> Sample | None:
-        raise AssertionError("the anomaly plugin reads no history")
+        self.calls.append(f"latest {meter_id}")
+        return None
 
 
 class Call(NamedTuple):
@@ -86,6 +93,12 @@ class FakeContext:
         self.data = NoHistory()
         self.state = state if state is not None else MemoryState()
         self.calls: list[Call] = []
+        self.unexpected: list[tuple[str, tuple[object, ...], dict[str, object]]] = []
+        """Calls the anomaly plugin should never make (readings, events)."""
+
+    def quiet_otherwise(self) -> bool:
+        """It published nothing but alerts and read no history."""
+        return not self.unexpected and not self.data.calls
 
     async def raise_alert(
         self,
@@ -104,10 +117,10 @@ class FakeContext:
         self.calls.append(Call("clear", key, meter_id, value))
 
     async def publish_reading(self, *args: object, **kwargs: object) -> None:
-        raise AssertionError("the anomaly plugin publishes no readings")
+        self.unexpected.append(("publish_reading", args, kwargs))
 
     async def publish_event(self, *args: object, **kwargs: object) -> None:
-        raise AssertionError("the anomaly plugin publishes no events")
+        self.unexpected.append(("publish_event", args, kwargs))
 
 
 def settings(**table: object) -> AnomalySettings:
@@ -176,6 +189,7 @@ async def test_a_spike_raises_one_alert_and_normal_readings_clear_it() -> None:
     assert len(context.calls) == 1  # two normal samples are not yet "back to normal"
     await feed(plugin, context, stream(back[2:], first=107))
     assert context.calls[1:] == [Call("clear", "spike:power_import_w", METER, back[2])]
+    assert context.quiet_otherwise()
 
 
 async def test_derived_readings_are_ignored() -> None:
@@ -274,6 +288,7 @@ async def test_a_restarted_plugin_fires_like_an_uninterrupted_one() -> None:
     await feed(second, after, nights([400], first=4))
     assert after.calls == reference.calls
     assert len(after.calls) == 1
+    assert after.quiet_otherwise()
 
     # without the saved history the same night says nothing
     fresh = FakeContext()
@@ -308,4 +323,5 @@ async def test_an_unreadable_state_is_ignored_with_a_warning(
     reference = await uninterrupted([100, 100, 100, 100, 400])
     await feed(plugin, context, nights([100, 100, 100, 100, 400]))
     assert context.calls == reference.calls
+    assert context.quiet_otherwise()
     assert stored(context) == {METER: [100.0, 100.0, 100.0, 100.0, 400.0]}
