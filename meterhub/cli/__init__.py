@@ -14,6 +14,7 @@ import anyio
 import msgspec
 
 from meterhub import __version__
+from meterhub._plugins import load_site_plugins
 from meterhub.cli import (
     _decode,
     _keys,
@@ -24,6 +25,7 @@ from meterhub.cli import (
     _store_commands,
 )
 from meterhub.platform import ConfigError, MeterhubError, configure_logging, to_display
+from meterhub.plugins import PluginStatus
 from meterhub.settings import DEMO_PATH, EXAMPLE_PATH, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -130,6 +132,13 @@ async def _serve(settings: Settings) -> None:
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
     settings = load_settings(args.file)
+    refused = [p for p in load_site_plugins(settings).plugins
+               if p.name in settings.plugins and p.status is PluginStatus.REFUSED]  # fmt: skip
+    if refused:
+        for plugin in refused:
+            print(f"meterhub: {args.file}: plugin {plugin.name}: {plugin.error}", file=sys.stderr)
+        print("(a site with this file runs without these plugins)", file=sys.stderr)
+        return 2
     print(f"{args.file}: OK")
     print("Effective settings (defaults filled in, environment applied, secrets hidden):")
     print(msgspec.json.format(msgspec.json.encode(to_display(settings)), indent=2).decode())

@@ -132,3 +132,15 @@ def test_a_port_in_use_is_a_configuration_error_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert f"configuration error: api.listen: cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_config_check_refuses_a_plugin_table_the_plugin_refuses(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(f'data_dir = "{tmp_path / "data"}"\n'
+                    '[plugins.costs]\ncurrency = "EUR"\ntariffs = []\n'
+                    "[plugins.nosuch]\n")  # fmt: skip
+    check = run("config", "check", str(path))
+    assert check.returncode == 2
+    assert "plugin costs: plugins.costs.tariffs: at least one tariff is needed" in check.stderr
+    assert "plugin nosuch: no installed plugin is named 'nosuch'" in check.stderr
+    assert "runs without these plugins" in check.stderr

@@ -255,8 +255,9 @@ async def get_json(client: AsyncTestClient[Litestar], path: str, **query: str) -
 # -- the report routes ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=LitestarDeprecationWarning, reason="bug: _routes.py uses Litestar's deprecated inferred "
-                   "parameter style; use FromPath/FromQuery as meterhub/api does")  # fmt: skip
+@pytest.mark.xfail(strict=True, raises=LitestarDeprecationWarning,
+                   reason="bug: _routes.py declares its query parameters in Litestar's "
+                   "deprecated inferred style; use FromQuery as meterhub/api does")  # fmt: skip
 def test_the_routes_build_without_warnings(tmp_path: Path) -> None:
     handlers = CostRoutes(settings_of(TARIFFS)).route_handlers(
         RouteCtx(SqliteStore(tmp_path / "m.db"))
@@ -406,8 +407,8 @@ async def test_the_longest_range_is_accepted(store: SqliteStore) -> None:
 async def test_a_meter_not_costed_is_refused(store: SqliteStore) -> None:
     await write(store, two_days(), meter="m2")
     async with costs_api(store, TARIFFS) as client:
-        response = await client.get(f"{PREFIX}/meters/m2", params={"start": "2026-01-15",
-                                                                   "end": "2026-01-17"})  # fmt: skip
+        query = {"start": "2026-01-15", "end": "2026-01-17"}
+        response = await client.get(f"{PREFIX}/meters/m2", params=query)
     assert response.status_code == 400
     assert "'m2' is not costed" in response.json()["detail"]
 
@@ -483,8 +484,8 @@ async def test_an_unreadable_price_file_is_a_400(store: SqliteStore, tmp_path: P
     path = tmp_path / "prices.csv"
     path.write_text("start,price\n2026-01-20T00:00:00+01:00,cheap\n", encoding="utf-8")
     async with costs_api(store, dynamic(prices_file=str(path))) as client:
-        response = await client.get(f"{PREFIX}/meters/{METER}", params={"start": "2026-01-20",
-                                                                        "end": "2026-01-21"})  # fmt: skip
+        query = {"start": "2026-01-20", "end": "2026-01-21"}
+        response = await client.get(f"{PREFIX}/meters/{METER}", params=query)
     assert response.status_code == 400
     assert "the dynamic prices cannot be read" in response.json()["detail"]
     assert "line 2" in response.json()["detail"]
