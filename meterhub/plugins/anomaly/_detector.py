@@ -268,6 +268,8 @@ class AnomalyDetector:
         self._night_end = _parse_hhmm("night_end", settings.night_end)
         self._spikes: dict[tuple[str, str], _SpikeTrack] = {}
         self._base_loads: dict[str, _BaseLoadTrack] = {}
+        self.nights_finished = 0
+        """Nights whose base load joined the history: a change worth saving."""
 
     def observe(self, meter_id: str, ts: datetime, values: Mapping[str, float]) -> list[Finding]:
         """Judge one meter's sample and return the verdicts that changed.
@@ -463,6 +465,7 @@ class AnomalyDetector:
         tonight = night.lowest
         previous = list(track.history)[-self._settings.nights :]
         track.history.append(tonight)
+        self.nights_finished += 1
         if len(previous) < _MIN_PREVIOUS_NIGHTS:
             return None
         baseline = statistics.median(previous)

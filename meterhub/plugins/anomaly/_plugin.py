@@ -33,6 +33,7 @@ class AnomalyProcessor(ProcessorPlugin[AnomalySettings]):
         super().__init__(settings)
         self._detector = AnomalyDetector(settings)
         self._saved: dict[str, list[float]] = {}
+        self._nights_saved = 0
 
     async def start(self, context: ProcessorContext) -> None:
         """Restore the nightly base loads of the last nights."""
@@ -50,7 +51,8 @@ class AnomalyProcessor(ProcessorPlugin[AnomalySettings]):
         """Judge one reading; alerts open and resolve on the detector's transitions."""
         if not isinstance(message, Reading) or message.origin is not None:
             return
-        for finding in self._detector.observe(message.meter_id, message.ts, message.values):
+        detector = self._detector
+        for finding in detector.observe(message.meter_id, message.ts, message.values):
             key = f"{finding.kind}:{finding.metric}"
             if finding.firing:
                 await context.raise_alert(key, finding.meter_id, message=finding.message,
@@ -58,8 +60,10 @@ class AnomalyProcessor(ProcessorPlugin[AnomalySettings]):
                                           evidence=finding.evidence)  # fmt: skip
             else:
                 await context.clear_alert(key, finding.meter_id, value=finding.value)
-            if finding.kind == "base_load":
-                await self._save(context)
+        if detector.nights_finished != self._nights_saved:
+            # a night joined the history: saved now, not only at a clean stop
+            self._nights_saved = detector.nights_finished
+            await self._save(context)
 
     async def _save(self, context: ProcessorContext) -> None:
         state = self._detector.export_state()

@@ -47,8 +47,9 @@ class CostProcessor(ProcessorPlugin[CostSettings]):
                                                      message.meter_id not in self._meters):
             return  # fmt: skip
         settings = self.settings
-        if message.metric not in (settings.import_metric, settings.export_metric):
-            return
+        metrics = (settings.import_metric, settings.export_metric)
+        if message.metric not in metrics or message.wh <= 0:
+            return  # no energy (a missing interval): nothing to price, as in the reports
         start = message.interval_start
         end = start + timedelta(seconds=message.interval_s)
         source = self._prices

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 from litestar import Response, get
 from litestar.exceptions import ValidationException
-from litestar.params import FromPath  # noqa: TC002 (Litestar reads it at runtime)
+from litestar.params import FromPath, FromQuery  # noqa: TC002 (Litestar reads them at runtime)
 
 from meterhub.plugins import requires
 from meterhub.plugins.costs._tariff import IntervalCost, interval_cost, summarize
@@ -162,9 +162,9 @@ def cost_handlers(
                           rows=[_row(r) for r in rows], total=_total(rows))  # fmt: skip
 
     @get("/meters/{meter_id:str}", opt=requires("viewer"), summary="Costs of one meter")
-    async def meter_costs(meter_id: FromPath[str], period: Period = "day",
-                          start: date | None = None,
-                          end: date | None = None) -> CostReport:  # fmt: skip
+    async def meter_costs(meter_id: FromPath[str], period: FromQuery[Period] = "day",
+                          start: FromQuery[date | None] = None,
+                          end: FromQuery[date | None] = None) -> CostReport:  # fmt: skip
         """Cost of import, revenue of export, fixed charges and net per local period.
 
         ``start`` and ``end`` are local dates of the tariff's time zone (``end`` is
@@ -175,9 +175,9 @@ def cost_handlers(
 
     @get("/meters/{meter_id:str}/csv", opt=requires("viewer"), summary="Costs of one meter (CSV)",
          media_type="text/csv")  # fmt: skip
-    async def meter_costs_csv(meter_id: FromPath[str], period: Period = "day",
-                              start: date | None = None,
-                              end: date | None = None) -> Response[str]:  # fmt: skip
+    async def meter_costs_csv(meter_id: FromPath[str], period: FromQuery[Period] = "day",
+                              start: FromQuery[date | None] = None,
+                              end: FromQuery[date | None] = None) -> Response[str]:  # fmt: skip
         """The same report as CSV: one line per period, amounts with the currency."""
         body = _csv(await report(meter_id, period, start, end))
         name = f"costs-{meter_id}-{period}.csv"

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 _LOOK_BACK = timedelta(days=1)
 """How far before a range a price reading may start that is still valid in it."""
-_LAST_SLOT_S = 3600
+_MAX_SLOT_S = 3600
 
 
 class PriceSource:
@@ -61,13 +61,17 @@ class PriceSource:
 
 
 def table_from_points(points: list[tuple[datetime, float | int]]) -> PriceTable:
-    """Prices that each hold until the next one; the last as long as the one before."""
+    """Prices that each hold until the next one (at most an hour), the last as the one before.
+
+    The cap: when a feed stops for hours, the energy of the gap is unpriced rather than
+    priced at a stale price (dynamic tariffs price hours or quarter-hours).
+    """
     slots: list[tuple[datetime, int, Decimal]] = []
     for index, (ts, price) in enumerate(points):
         if index + 1 < len(points):
-            seconds = int((points[index + 1][0] - ts).total_seconds())
+            seconds = min(int((points[index + 1][0] - ts).total_seconds()), _MAX_SLOT_S)
         else:
-            seconds = slots[-1][1] if slots else _LAST_SLOT_S
+            seconds = slots[-1][1] if slots else _MAX_SLOT_S
         if seconds > 0:
             slots.append((ts, seconds, _decimal(price)))
     return PriceTable(slots)

@@ -263,9 +263,6 @@ async def test_a_rising_base_load_fires_once_and_saves_the_history() -> None:
     assert stored(context) == {METER: [100.0, 100.0, 100.0, 100.0, 400.0]}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: the history is saved only when a base-load verdict changes "
-                   "or on stop(), not when a night finishes")  # fmt: skip
 async def test_the_history_is_saved_when_a_night_finishes() -> None:
     context = FakeContext()
     plugin = await started(BASE, context)

@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 from litestar import Litestar, Router
-from litestar.exceptions import LitestarDeprecationWarning
 from litestar.testing import AsyncTestClient
 
 from meterhub.actors import StoreData, StoreState
@@ -33,13 +32,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 INFERRED = "declared using deprecated inferred style"
-# meterhub/plugins/costs/_routes.py declares its query parameters in Litestar's deprecated
-# inferred style (`period: Period = "day"`), which Litestar 2.25 warns of when an app is
-# built. Tolerated here so the routes can be tested; test_the_routes_build_without_warnings
-# fails strictly once they use FromPath/FromQuery, and this filter should go then.
-pytestmark = pytest.mark.filterwarnings(
-    f"ignore:.*{INFERRED}:litestar.exceptions.LitestarDeprecationWarning"
-)
 
 D = Decimal
 VIENNA = ZoneInfo("Europe/Vienna")
@@ -255,9 +247,6 @@ async def get_json(client: AsyncTestClient[Litestar], path: str, **query: str) -
 # -- the report routes ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=LitestarDeprecationWarning,
-                   reason="bug: _routes.py declares its query parameters in Litestar's "
-                   "deprecated inferred style; use FromQuery as meterhub/api does")  # fmt: skip
 def test_the_routes_build_without_warnings(tmp_path: Path) -> None:
     handlers = CostRoutes(settings_of(TARIFFS)).route_handlers(
         RouteCtx(SqliteStore(tmp_path / "m.db"))
