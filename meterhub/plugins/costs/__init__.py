@@ -6,12 +6,10 @@ Registered as ``costs`` in ``meterhub.processors`` (live cost events) and
 
 from meterhub.plugins.costs._plugin import CostProcessor, CostRoutes
 from meterhub.plugins.costs._prices import PriceTable, load_price_csv
+from meterhub.plugins.costs._settings import Band, CostSettings, Tariff
 from meterhub.plugins.costs._tariff import (
-    Band,
-    CostSettings,
     IntervalCost,
     PeriodCost,
-    Tariff,
     TariffPlan,
     interval_cost,
     money,

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from meterhub.plugins import API_VERSION, Consumption, ProcessorPlugin, RoutePlugin
 from meterhub.plugins.costs._routes import cost_handlers
+from meterhub.plugins.costs._settings import CostSettings
 from meterhub.plugins.costs._source import PriceSource
-from meterhub.plugins.costs._tariff import CostSettings, TariffPlan, interval_cost, money
+from meterhub.plugins.costs._tariff import TariffPlan, interval_cost, money
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
     from meterhub.plugins import Consumption, RouteContext
     from meterhub.plugins.costs._prices import PriceTable
+    from meterhub.plugins.costs._settings import CostSettings
     from meterhub.plugins.costs._source import PriceSource
-    from meterhub.plugins.costs._tariff import CostSettings, PeriodCost, TariffPlan
+    from meterhub.plugins.costs._tariff import PeriodCost, TariffPlan
 
 Period = Literal["hour", "day", "month"]
 MAX_DAYS: dict[str, int] = {"hour": 93, "day": 1096, "month": 1096}

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from meterhub.plugins import SiteData
-    from meterhub.plugins.costs._tariff import CostSettings
+    from meterhub.plugins.costs._settings import CostSettings
 
 _LOOK_BACK = timedelta(days=1)
 """How far before a range a price reading may start that is still valid in it."""

@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from meterhub.plugins.costs._prices import PriceTable, load_price_csv
-from meterhub.plugins.costs._tariff import (
+from meterhub.plugins.costs import (
     CostSettings,
     IntervalCost,
+    PriceTable,
     TariffPlan,
     interval_cost,
+    load_price_csv,
     money,
     summarize,
 )
