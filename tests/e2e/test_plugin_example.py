@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,53 @@ async def test_the_example_plugins_run_in_a_site(installed: dict[str, str], tmp_
     assert "/api/v1/plugins/example_summary/summary/{meter_id}" in paths
     states = {p["name"]: p["state"] for p in msgspec.json.decode(running.stdout)}
     assert {n: states[n] for n in EXAMPLES} == dict.fromkeys(EXAMPLES, "running")
+
+
+async def test_an_input_plugin_feeds_the_dynamic_prices_of_the_costs_plugin(
+    installed: dict[str, str], tmp_path: Path
+) -> None:
+    # a meter's counter every 15 minutes and quarter-hour prices, both from one file
+    lines = tmp_path / "feed.jsonl"
+    rows = [{"device": "house", "ts": f"2026-12-04T10:{15 * q:02d}:00Z",
+             "values": {"energy_import_wh": 10_000.0 + 250 * q * (q + 1)}} for q in range(4)]
+    rows += [{"device": "house", "ts": "2026-12-04T11:00:00Z",
+              "values": {"energy_import_wh": 10_000.0 + 250 * 20}}]
+    prices = ["0.1000", "0.2000", "0.3000", "0.4000"]
+    rows += [{"device": "epex", "ts": f"2026-12-04T10:{15 * q:02d}:00Z",
+              "values": {"price_per_kwh": float(p)}} for q, p in enumerate(prices)]
+    rows += [{"device": "epex", "ts": "2026-12-04T11:00:00Z", "values": {"price_per_kwh": 0.5}}]
+    lines.write_bytes(b"".join(msgspec.json.encode(r) + b"\n" for r in rows))  # fmt: skip
+    config = site_config(tmp_path, f'[plugins.example_file]\npath = "{lines}"\n'
+                                   '[plugins.costs]\ncurrency = "EUR"\n'
+                                   'timezone = "Europe/Vienna"\nprices_meter = "epex"\n'
+                                   'tariffs = [{ valid_from = 2026-01-01, dynamic = true, '
+                                   'dynamic_markup = "0.01" }]\n')  # fmt: skip
+    url = "http://" + msgspec.toml.decode(config.read_bytes())["api"]["listen"]
+    site = SiteProcess(config, tmp_path / "site.log", env=installed)
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+            params = {"period": "hour", "start": "2026-12-04", "end": "2026-12-05"}
+
+            async def priced() -> dict[str, Any] | None:
+                try:
+                    body = (await http.get("/api/v1/plugins/costs/meters/house",
+                                           params=params)).json()  # fmt: skip
+                except httpx.HTTPError:
+                    return None
+                hour = next((r for r in body.get("rows", [])
+                             if r["period_start"] == "2026-12-04T10:00:00Z"), None)  # fmt: skip
+                return hour if hour and hour["import_wh"] == 5000.0 else None
+
+            await wait_until(priced, 60, "the 10:00 hour's four quarter-hours")
+            hour = await priced()
+            csv_text = (await http.get("/api/v1/plugins/costs/meters/house/csv",
+                                       params=params)).text  # fmt: skip
+    finally:
+        assert site.stop() == 0, site.text()
+    assert hour is not None
+    # quarter q used 500·(q+1) Wh at price[q] + 0.01 (computed by hand)
+    expected = sum(Decimal(500 * (q + 1)) / 1000 * (Decimal(p) + Decimal("0.01"))
+                   for q, p in enumerate(prices))  # fmt: skip
+    assert Decimal(hour["energy_cost"]) == expected  # 1.5 + 0.05 = 1.55
+    assert hour["unpriced_wh"] == 0.0
+    assert "2026-12-04T10:00:00Z,5000.0,0.0,1.550000" in csv_text
