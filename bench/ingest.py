@@ -134,6 +134,7 @@ async def run_pipeline(url: str, prepared: list[list[bytes]], interval: float,
 
         site.journal.append = timed_append  # type: ignore[method-assign]
         commits: list[tuple[float, int]] = []
+        cpu_start = time.process_time()
         async with site:
             await anyio.sleep(warmup)
             cpu0, t0 = time.process_time(), time.perf_counter()
@@ -148,8 +149,11 @@ async def run_pipeline(url: str, prepared: list[list[bytes]], interval: float,
             backlog1 = offered - c1
             drained_at = await _drain(site)
             # what processor plugins could not keep up with (their mailboxes drop oldest)
-            plugin_dropped = sum(a.dropped for a in site.actor_status()
-                                 if a.name.startswith("plugin:"))  # fmt: skip
+            plugins = [a for a in site.actor_status() if a.name.startswith("plugin:")]
+            plugin_dropped = sum(a.dropped for a in plugins)
+            # the seconds the plugins' handlers ran, over the whole run: their own cost
+            plugin_handling_s = sum(a.handling_seconds for a in plugins)
+            total_cpu_s = time.process_time() - cpu_start
             # from the last frame the meters sent to the last one committed
             drain_s = round(drained_at - appended[-1], 2)
     latencies = _latencies(appended, commits)
@@ -163,7 +167,8 @@ async def run_pipeline(url: str, prepared: list[list[bytes]], interval: float,
             "backlog_growth_per_s": (backlog1 - backlog0) / wall,
             # once the meters stop (their telegrams run out just after the window), how
             # long the site takes to store its backlog: it drains when the load falls
-            "drain_s": drain_s, "plugin_dropped": plugin_dropped}  # fmt: skip
+            "drain_s": drain_s, "plugin_dropped": plugin_dropped,
+            "plugin_share_of_cpu": plugin_handling_s / total_cpu_s}  # fmt: skip
 
 
 async def _drain(site: Site, limit: float = 600.0) -> float:
