@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 from litestar import Response, get
-from litestar.exceptions import ValidationException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery  # noqa: TC002 (Litestar reads them at runtime)
 
 from meterhub.plugins import requires
@@ -18,7 +18,7 @@ from meterhub.plugins.costs._tariff import IntervalCost, interval_cost, summariz
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from meterhub.plugins import Consumption, RouteContext
+    from meterhub.plugins import Consumption, RouteContext, SiteData
     from meterhub.plugins.costs._prices import PriceTable
     from meterhub.plugins.costs._settings import CostSettings
     from meterhub.plugins.costs._source import PriceSource
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 Period = Literal["hour", "day", "month"]
 MAX_DAYS: dict[str, int] = {"hour": 93, "day": 1096, "month": 1096}
 """The longest range of one request per period (an hourly year is 8,760 rows)."""
+_SHOWN = 20
+"""Most known meters a 404 lists."""
 _COLUMNS = ("period_start", "import_wh", "export_wh", "energy_cost", "fixed_cost", "revenue",
             "net", "unpriced_wh")  # fmt: skip
 
@@ -138,6 +140,19 @@ def _csv(report: CostReport) -> str:
     return out.getvalue()
 
 
+async def _require_known(data: SiteData, meter_id: str) -> None:
+    """404 for a meter the site has neither registered nor any reading of.
+
+    Raises:
+        NotFoundException: naming the known meters.
+    """
+    known = await data.meters()
+    if meter_id in known or await data.latest(meter_id) is not None:
+        return
+    shown = ", ".join(known[:_SHOWN]) + (" …" if len(known) > _SHOWN else "")
+    raise NotFoundException(f"no meter {meter_id!r} (known: {shown or 'none'})")
+
+
 def cost_handlers(
     settings: CostSettings, plan: TariffPlan, source: PriceSource, context: RouteContext
 ) -> list[Any]:
@@ -149,12 +164,15 @@ def cost_handlers(
             raise ValidationException(f"meter {meter_id!r} is not costed (plugins.costs.meters)")
         first, last = _bounds(plan, period, start, end)
         data = context.data
+
         try:
             prices = await source.prices(data, first, last) if source.dynamic else None
         except ValueError as exc:
             raise ValidationException(f"the dynamic prices cannot be read: {exc}") from exc
         imported = await data.consumption(meter_id, settings.import_metric, start=first, end=last)
         exported = await data.consumption(meter_id, settings.export_metric, start=first, end=last)
+        if not (imported or exported):
+            await _require_known(data, meter_id)
         costs = [*_costs(plan, prices, imported, exporting=False),
                  *_costs(plan, prices, exported, exporting=True)]  # fmt: skip
         rows = summarize(plan, costs, period, first, last)

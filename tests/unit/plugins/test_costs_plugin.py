@@ -386,6 +386,7 @@ async def test_bad_ranges_are_refused_with_400(
 
 
 async def test_the_longest_range_is_accepted(store: SqliteStore) -> None:
+    await write(store, two_days())
     async with costs_api(store, TARIFFS) as client:
         report = await get_json(client, f"/meters/{METER}", period="hour", start="2026-01-01",
                                 end="2026-04-04")  # fmt: skip
@@ -633,3 +634,14 @@ def test_a_lone_point_lasts_an_hour_and_no_points_no_prices() -> None:
     assert table.price_at(T0 + timedelta(minutes=59)) == D("0.3")
     assert table.price_at(T0 + timedelta(hours=1)) is None
     assert len(table_from_points([])) == 0
+
+
+async def test_a_meter_the_site_does_not_know_is_404_naming_the_known_ones(
+    store: SqliteStore,
+) -> None:
+    await write(store, two_days())
+    async with costs_api(store, {**TARIFFS, "meters": []}) as client:
+        response = await client.get(f"{PREFIX}/meters/nosuch",
+                                    params={"start": "2026-01-15", "end": "2026-01-17"})
+    assert response.status_code == 404
+    assert "no meter 'nosuch'" in response.text
