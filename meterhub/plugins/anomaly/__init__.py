@@ -3,7 +3,8 @@
 Registered as ``anomaly`` in ``meterhub.processors``; configured by ``[plugins.anomaly]``.
 """
 
-from meterhub.plugins.anomaly._detector import AnomalyDetector, AnomalySettings, Finding
+from meterhub.plugins.anomaly._detector import AnomalyDetector, Finding
 from meterhub.plugins.anomaly._plugin import AnomalyProcessor
+from meterhub.plugins.anomaly._settings import AnomalySettings
 
 __all__ = ["AnomalyDetector", "AnomalyProcessor", "AnomalySettings", "Finding"]

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from meterhub.plugins import API_VERSION, ProcessorPlugin, Reading, Severity
-from meterhub.plugins.anomaly._detector import AnomalyDetector, AnomalySettings
+from meterhub.plugins.anomaly._detector import AnomalyDetector
+from meterhub.plugins.anomaly._settings import AnomalySettings
 
 if TYPE_CHECKING:
     from meterhub.plugins import ProcessorContext, ProcessorMessage

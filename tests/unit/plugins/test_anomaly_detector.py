@@ -18,7 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meterhub.plugins.anomaly._detector import AnomalyDetector, AnomalySettings, Finding, _Window
+from meterhub.plugins.anomaly import AnomalyDetector, AnomalySettings, Finding
+from meterhub.plugins.anomaly._detector import _Window
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
