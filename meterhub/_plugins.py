@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from litestar import Litestar, Router
 
+from meterhub._meters import INPUT, SOURCE
 from meterhub.actors import (
     DurableSource,
     InputActor,
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 _ROLES = ("public", "viewer", "operator", "admin")
-SOURCE_KEY = "meterhub.source"
 _COMING_BACK = (ActorState.RESTARTING, ActorState.STARTING)
 
 
@@ -83,7 +83,7 @@ class SitePlugins:
     def devices(self, now: datetime) -> list[Device]:
         """The devices the input plugins declared, as the registry holds them."""
         return [Device(id=d.id, name=d.name or d.id, device_type=d.device_type,
-                       metadata={SOURCE_KEY: plugin_format(name), "meterhub.input": "plugin"},
+                       metadata={SOURCE: plugin_format(name), INPUT: "plugin"},
                        created_at=now, updated_at=now)
                 for name, (_, devices) in self._inputs.items() for d in devices]  # fmt: skip
 
